@@ -1,0 +1,65 @@
+"""Async engine and session factories for SQLite (embedded) and PostgreSQL."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.exc import SAWarning
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
+
+# SQLite has no native DECIMAL; Numeric(12, 2) round-trips through its scale, which is
+# exact for the money values we store.
+warnings.filterwarnings("ignore", r".*does \*not\* support Decimal objects natively", SAWarning)
+
+WRITE_OPTION = "stockroom_write"
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> AsyncEngine:
+    """Build the engine; SQLite gets WAL, foreign keys, a busy timeout and explicit BEGINs."""
+    kwargs: dict[str, Any] = {"echo": echo}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30}
+    else:
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+    engine = _create_async_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    # pysqlite's implicit transactions start lazily and make a reader that later writes
+    # fail with SQLITE_BUSY instead of waiting. Take over BEGIN so writers take the write
+    # lock up front (BEGIN IMMEDIATE) and queue on busy_timeout; readers stay concurrent.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def write_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for one unit of work that writes; on SQLite they BEGIN IMMEDIATE."""
+    return async_sessionmaker(
+        engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False, autoflush=False
+    )

@@ -1,0 +1,82 @@
+"""Per-request database access shared by resolvers and dataloader batches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Reader:
+    """One read session per request, used by one coroutine at a time.
+
+    Dataloaders dispatch several batches concurrently and an AsyncSession refuses
+    concurrent use, so every read goes through one lock. The session is opened lazily and
+    ``reset`` ends its transaction so reads after a mutation's commit see the new rows.
+    """
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = factory
+        self._session: AsyncSession | None = None
+        self._lock = asyncio.Lock()
+        self.statements = 0
+
+    async def __call__(
+        self,
+        fn: Callable[Concatenate[AsyncSession, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        async with self._lock:
+            if self._session is None:
+                self._session = self._factory()
+            return await fn(self._session, *args, **kwargs)
+
+    async def reset(self) -> None:
+        async with self._lock:
+            if self._session is not None:
+                await self._session.rollback()
+
+    async def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+EventSink = list[dict[str, Any]]
+
+
+def record_event(session: AsyncSession, event: dict[str, Any]) -> None:
+    """Queue a domain event on the unit of work; it is published only after commit."""
+    session.info.setdefault("events", []).append(event)
+
+
+def pending_events(session: AsyncSession) -> EventSink:
+    events: EventSink = session.info.get("events", [])
+    return events
+
+
+Publisher = Callable[[EventSink], Awaitable[None]]
+
+
+@asynccontextmanager
+async def unit_of_work(
+    factory: async_sessionmaker[AsyncSession], publish: Publisher | None = None
+) -> AsyncIterator[AsyncSession]:
+    """One transaction that commits on success, rolls back on any exception.
+
+    Events the services recorded are handed to ``publish`` only after the commit, so a
+    rolled-back change is never announced.
+    """
+    async with factory() as session:
+        async with session.begin():
+            yield session
+        events = list(pending_events(session))
+    if events and publish is not None:
+        await publish(events)

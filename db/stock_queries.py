@@ -1,0 +1,171 @@
+"""Read side of stock: levels, the ledger, reservations and the inventory summary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import batch
+from db.models import (
+    Image,
+    Item,
+    MovementKind,
+    Reservation,
+    ReservationStatus,
+    StockLevel,
+    StockMovement,
+)
+from db.pagination import Page, PageArgs, SortKey, count, paginate
+
+
+@dataclass(frozen=True, slots=True)
+class MovementFilterSpec:
+    item_id: int | None = None
+    warehouse_id: int | None = None
+    kinds: tuple[MovementKind, ...] | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InventorySummaryRow:
+    item_count: int
+    total_on_hand: int
+    total_value: Decimal
+    low_stock_count: int
+
+
+def _movements(spec: MovementFilterSpec) -> Any:
+    stmt = select(StockMovement)
+    if spec.item_id is not None:
+        stmt = stmt.where(StockMovement.item_id == spec.item_id)
+    if spec.warehouse_id is not None:
+        stmt = stmt.where(StockMovement.warehouse_id == spec.warehouse_id)
+    if spec.kinds:
+        stmt = stmt.where(StockMovement.kind.in_(spec.kinds))
+    if spec.since is not None:
+        stmt = stmt.where(StockMovement.created_at >= spec.since)
+    if spec.until is not None:
+        stmt = stmt.where(StockMovement.created_at < spec.until)
+    return stmt
+
+
+# Newest first: the ledger is read like a bank statement.
+_MOVEMENT_ORDER = [SortKey(StockMovement.id, descending=True)]
+
+
+async def list_movements(
+    session: AsyncSession, spec: MovementFilterSpec, args: PageArgs
+) -> Page[StockMovement]:
+    return await paginate(session, _movements(spec), _MOVEMENT_ORDER, args)
+
+
+async def count_movements(session: AsyncSession, spec: MovementFilterSpec) -> int:
+    return await count(session, _movements(spec))
+
+
+def _reservations(status: ReservationStatus | None) -> Any:
+    stmt = select(Reservation)
+    return stmt if status is None else stmt.where(Reservation.status == status)
+
+
+async def list_reservations(
+    session: AsyncSession, status: ReservationStatus | None, args: PageArgs
+) -> Page[Reservation]:
+    keys = [SortKey(Reservation.id, descending=True)]
+    return await paginate(session, _reservations(status), keys, args)
+
+
+async def count_reservations(session: AsyncSession, status: ReservationStatus | None) -> int:
+    return await count(session, _reservations(status))
+
+
+def _warehouse_levels(warehouse_id: int, low_stock_only: bool) -> Any:
+    stmt = select(StockLevel).where(StockLevel.warehouse_id == warehouse_id)
+    if low_stock_only:
+        stmt = stmt.join(Item, Item.id == StockLevel.item_id).where(
+            StockLevel.on_hand - StockLevel.reserved <= Item.reorder_point
+        )
+    return stmt
+
+
+async def list_warehouse_levels(
+    session: AsyncSession, warehouse_id: int, low_stock_only: bool, args: PageArgs
+) -> Page[StockLevel]:
+    keys = [SortKey(StockLevel.item_id)]
+    return await paginate(session, _warehouse_levels(warehouse_id, low_stock_only), keys, args)
+
+
+async def count_warehouse_levels(
+    session: AsyncSession, warehouse_id: int, low_stock_only: bool
+) -> int:
+    return await count(session, _warehouse_levels(warehouse_id, low_stock_only))
+
+
+async def levels_by_item_id(
+    session: AsyncSession, item_ids: Sequence[int]
+) -> list[list[StockLevel]]:
+    return await batch.grouped_by(
+        session, StockLevel, StockLevel.item_id, item_ids, StockLevel.warehouse_id
+    )
+
+
+async def levels_by_id(session: AsyncSession, ids: Sequence[int]) -> list[StockLevel | None]:
+    return await batch.by_ids(session, StockLevel, ids)
+
+
+async def movements_by_id(session: AsyncSession, ids: Sequence[int]) -> list[StockMovement | None]:
+    return await batch.by_ids(session, StockMovement, ids)
+
+
+async def reservations_by_id(
+    session: AsyncSession, ids: Sequence[int]
+) -> list[Reservation | None]:
+    return await batch.by_ids(session, Reservation, ids)
+
+
+async def images_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Image | None]:
+    return await batch.by_ids(session, Image, ids)
+
+
+async def inventory_summary(
+    session: AsyncSession, warehouse_id: int | None
+) -> InventorySummaryRow:
+    """Counts and value over live (non-archived) items, in one statement."""
+    level_filter = [] if warehouse_id is None else [StockLevel.warehouse_id == warehouse_id]
+    totals = (
+        select(
+            StockLevel.item_id.label("item_id"),
+            func.sum(StockLevel.on_hand).label("on_hand"),
+            func.sum(StockLevel.on_hand - StockLevel.reserved).label("available"),
+        )
+        .where(*level_filter)
+        .group_by(StockLevel.item_id)
+        .subquery()
+    )
+    on_hand = func.coalesce(totals.c.on_hand, 0)
+    available = func.coalesce(totals.c.available, 0)
+    stmt = (
+        select(
+            func.count(Item.id),
+            func.coalesce(func.sum(on_hand), 0),
+            func.coalesce(func.sum(on_hand * func.coalesce(Item.unit_cost, 0)), 0),
+            func.coalesce(func.sum(case((available <= Item.reorder_point, 1), else_=0)), 0),
+        )
+        .select_from(Item)
+        .outerjoin(totals, totals.c.item_id == Item.id)
+        .where(Item.archived.is_(False))
+    )
+    if warehouse_id is not None:
+        stmt = stmt.where(
+            Item.id.in_(select(StockLevel.item_id).where(and_(*level_filter)))
+        )
+    row = (await session.execute(stmt)).one()
+    value = Decimal(str(row[2])).quantize(Decimal("0.01"))
+    return InventorySummaryRow(int(row[0]), int(row[1]), value, int(row[3]))
