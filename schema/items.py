@@ -1,0 +1,256 @@
+"""Item type, its filter and order inputs, and item queries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated, TypeAlias
+
+import strawberry
+
+from db import items, stock_queries
+from db.items import ItemFilterSpec, ItemOrderSpec, ItemSort
+from db.models import Item as ItemRow
+from db.models import StockLevel as StockLevelRow
+from schema.context import Context
+from schema.errors import bad_input
+from schema.ids import decode_id, decode_optional, to_global_id
+from schema.permissions import IsManager, IsViewer
+from schema.relay import After, Before, Connection, First, Last, Node, page_args, paged
+
+if TYPE_CHECKING:
+    from schema.categories import Category
+    from schema.stock import StockLevel, StockMovement
+    from schema.uploads import Image
+
+CategoryRef = Annotated["Category", strawberry.lazy("schema.categories")]
+StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.stock")]
+StockMovementRef = Annotated["StockMovement", strawberry.lazy("schema.stock")]
+ImageRef = Annotated["Image", strawberry.lazy("schema.uploads")]
+
+strawberry.enum(ItemSort, name="ItemOrderField", description="What to sort items by.")
+ItemOrderField: TypeAlias = ItemSort
+
+
+@strawberry.enum(description="Sort direction.")
+class OrderDirection(Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@strawberry.input(description="Narrow the item list; all given conditions must hold.")
+class ItemFilter:
+    search: str | None = strawberry.field(
+        default=None, description="Case-insensitive substring of the name or SKU."
+    )
+    category_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Items in this category or any category below it."
+    )
+    warehouse_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Items stocked in this warehouse; stock conditions then count only it.",
+    )
+    low_stock: bool | None = strawberry.field(
+        default=None, description="Available at or below the reorder point (or above: false)."
+    )
+    archived: bool | None = strawberry.field(
+        default=None,
+        description="true: only archived items; false or absent: only live ones.",
+    )
+    available_at_least: int | None = strawberry.field(
+        default=None, description="Available units (summed) at least this."
+    )
+    available_at_most: int | None = strawberry.field(
+        default=None, description="Available units (summed) at most this."
+    )
+
+    def to_spec(self) -> ItemFilterSpec:
+        return ItemFilterSpec(
+            search=self.search,
+            category_id=decode_optional(self.category_id, "Category"),
+            warehouse_id=decode_optional(self.warehouse_id, "Warehouse"),
+            low_stock=self.low_stock,
+            archived=bool(self.archived),
+            available_at_least=self.available_at_least,
+            available_at_most=self.available_at_most,
+        )
+
+
+@strawberry.input(description="Sort order of the item list; ties break on the ID.")
+class ItemOrder:
+    field: ItemOrderField = strawberry.field(description="What to sort by.")
+    direction: OrderDirection = strawberry.field(description="Ascending or descending.")
+
+    def to_spec(self) -> ItemOrderSpec:
+        return ItemOrderSpec(
+            field=ItemSort(self.field), descending=self.direction is OrderDirection.DESC
+        )
+
+
+def _sum(levels: list[StockLevelRow], available: bool) -> int:
+    return sum(lv.on_hand - lv.reserved if available else lv.on_hand for lv in levels)
+
+
+@strawberry.type(description="A stock-keeping unit: something you count, store and sell.")
+class Item(Node):
+    id: strawberry.ID = strawberry.field(description="Global ID.")
+    sku: str = strawberry.field(description="Stock-keeping unit code, unique.")
+    name: str = strawberry.field(description="Display name.")
+    description: str | None = strawberry.field(description="Longer text.")
+    unit_price: Decimal = strawberry.field(description="Selling price per unit.")
+    reorder_point: int = strawberry.field(
+        description="Available units at or below which the item counts as low on stock."
+    )
+    archived: bool = strawberry.field(description="Archived items are hidden from lists.")
+    version: int = strawberry.field(
+        description="Increments on every update; pass to `updateItem(expectedVersion:)`."
+    )
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
+    pk: strawberry.Private[int]
+    category_pk: strawberry.Private[int | None]
+    image_pk: strawberry.Private[int | None]
+    cost: strawberry.Private[Decimal | None]
+
+    @classmethod
+    def from_row(cls, row: ItemRow) -> Item:
+        return cls(
+            id=strawberry.ID(to_global_id("Item", row.id)),
+            sku=row.sku,
+            name=row.name,
+            description=row.description,
+            unit_price=row.unit_price,
+            reorder_point=row.reorder_point,
+            archived=row.archived,
+            version=row.version,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            pk=row.id,
+            category_pk=row.category_id,
+            image_pk=row.image_id,
+            cost=row.unit_cost,
+        )
+
+    @strawberry.field(
+        description="Purchase cost per unit; MANAGER and above, otherwise null with an error.",
+        permission_classes=[IsManager],
+    )
+    def unit_cost(self) -> Decimal | None:
+        return self.cost
+
+    @strawberry.field(description="The category it belongs to.")
+    async def category(self, info: strawberry.Info[Context]) -> CategoryRef | None:
+        from schema.categories import Category
+
+        if self.category_pk is None:
+            return None
+        row = await info.context.loaders.category.load(self.category_pk)
+        return None if row is None else Category.from_row(row)
+
+    @strawberry.field(description="Its picture, if one is attached.")
+    async def image(self, info: strawberry.Info[Context]) -> ImageRef | None:
+        from schema.uploads import Image
+
+        if self.image_pk is None:
+            return None
+        row = await info.context.loaders.image.load(self.image_pk)
+        return None if row is None else Image.from_row(row)
+
+    @strawberry.field(description="Stock per warehouse, by warehouse.")
+    async def stock_levels(
+        self,
+        info: strawberry.Info[Context],
+        warehouse_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this warehouse.")
+        ] = None,
+    ) -> list[StockLevelRef]:
+        from schema.stock import StockLevel
+
+        wanted = decode_optional(warehouse_id, "Warehouse")
+        levels = await info.context.loaders.stock_levels_by_item.load(self.pk)
+        return [
+            StockLevel.from_row(lv) for lv in levels if wanted is None or lv.warehouse_id == wanted
+        ]
+
+    @strawberry.field(description="Units on hand across all warehouses.")
+    async def total_on_hand(self, info: strawberry.Info[Context]) -> int:
+        return _sum(await info.context.loaders.stock_levels_by_item.load(self.pk), False)
+
+    @strawberry.field(description="Units on hand and not reserved, across all warehouses.")
+    async def total_available(self, info: strawberry.Info[Context]) -> int:
+        return _sum(await info.context.loaders.stock_levels_by_item.load(self.pk), True)
+
+    @strawberry.field(description="Whether total available is at or below the reorder point.")
+    async def low_stock(self, info: strawberry.Info[Context]) -> bool:
+        levels = await info.context.loaders.stock_levels_by_item.load(self.pk)
+        return _sum(levels, True) <= self.reorder_point
+
+    @strawberry.field(description="Its stock ledger, newest first.")
+    async def movements(
+        self, info: strawberry.Info[Context], first: First = None, after: After = None
+    ) -> Connection[StockMovementRef]:
+        from schema.stock import StockMovement
+
+        reader, args = info.context.reader, page_args(first, after)
+        spec = stock_queries.MovementFilterSpec(item_id=self.pk)
+        return await paged(
+            lambda: reader(stock_queries.list_movements, spec, args),
+            StockMovement.from_row,
+            lambda: reader(stock_queries.count_movements, spec),
+        )
+
+
+@strawberry.type
+class ItemQuery:
+    @strawberry.field(
+        description="One item by ID or by SKU (give exactly one).", permission_classes=[IsViewer]
+    )
+    async def item(
+        self,
+        info: strawberry.Info[Context],
+        id: Annotated[strawberry.ID | None, strawberry.argument(description="Its ID.")] = None,
+        sku: Annotated[str | None, strawberry.argument(description="Its SKU.")] = None,
+    ) -> Item | None:
+        if (id is None) == (sku is None):
+            raise bad_input("Pass exactly one of `id` and `sku`")
+        loaders = info.context.loaders
+        if id is not None:
+            row = await loaders.item.load(decode_id(id, "Item"))
+        else:
+            assert sku is not None
+            row = await loaders.item_by_sku.load(sku)
+        return None if row is None else Item.from_row(row)
+
+    @strawberry.field(
+        description="Items, filtered and sorted, as a cursor connection.",
+        permission_classes=[IsViewer],
+    )
+    async def items(
+        self,
+        info: strawberry.Info[Context],
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
+        filter: Annotated[
+            ItemFilter | None, strawberry.argument(description="Conditions to match.")
+        ] = None,
+        order_by: Annotated[
+            ItemOrder | None, strawberry.argument(description="Sort order (default: NAME ASC).")
+        ] = None,
+    ) -> Connection[Item]:
+        reader, args = info.context.reader, page_args(first, after, last, before)
+        spec = filter.to_spec() if filter is not None else ItemFilterSpec()
+        order = order_by.to_spec() if order_by is not None else ItemOrderSpec()
+        loaders = info.context.loaders
+
+        def convert(row: ItemRow) -> Item:
+            loaders.prime_item(row)
+            return Item.from_row(row)
+
+        return await paged(
+            lambda: reader(items.list_items, spec, order, args),
+            convert,
+            lambda: reader(items.count_items, spec),
+        )

@@ -1,0 +1,94 @@
+"""Per-request dataloaders, one per key shape, all reading through the request's Reader."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+from aiodataloader import DataLoader
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import categories, items, stock_queries, users, warehouses
+from db.models import (
+    Category,
+    Image,
+    Item,
+    Reservation,
+    StockLevel,
+    StockMovement,
+    User,
+    Warehouse,
+)
+from db.session import Reader
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+BatchFn = Callable[[AsyncSession, Sequence[K]], Awaitable[list[V]]]
+
+
+class Loader(Generic[K, V]):
+    """A typed DataLoader whose batches run through the Reader, one at a time."""
+
+    __slots__ = ("_loader",)
+
+    def __init__(self, reader: Reader, fn: BatchFn[K, V]) -> None:
+        async def batch(keys: list[K]) -> list[V]:
+            return await reader(fn, keys)
+
+        self._loader = DataLoader(batch_load_fn=batch)
+
+    async def load(self, key: K) -> V:
+        result: V = await self._loader.load(key)
+        return result
+
+    async def load_many(self, keys: Sequence[K]) -> list[V]:
+        result: list[V] = await self._loader.load_many(list(keys))
+        return result
+
+    def prime(self, key: K, value: V) -> None:
+        self._loader.prime(key, value)
+
+    def clear_all(self) -> None:
+        self._loader.clear_all()
+
+
+class Loaders:
+    """Built with each request's (or each subscription event's) Context; never shared."""
+
+    def __init__(self, reader: Reader) -> None:
+        self.item: Loader[int, Item | None] = Loader(reader, items.items_by_id)
+        self.item_by_sku: Loader[str, Item | None] = Loader(reader, items.items_by_sku)
+        self.category: Loader[int, Category | None] = Loader(reader, categories.categories_by_id)
+        self.category_children: Loader[int, list[Category]] = Loader(
+            reader, categories.children_by_parent_id
+        )
+        self.warehouse: Loader[int, Warehouse | None] = Loader(
+            reader, warehouses.warehouses_by_id
+        )
+        self.stock_level: Loader[int, StockLevel | None] = Loader(
+            reader, stock_queries.levels_by_id
+        )
+        self.stock_levels_by_item: Loader[int, list[StockLevel]] = Loader(
+            reader, stock_queries.levels_by_item_id
+        )
+        self.movement: Loader[int, StockMovement | None] = Loader(
+            reader, stock_queries.movements_by_id
+        )
+        self.reservation: Loader[int, Reservation | None] = Loader(
+            reader, stock_queries.reservations_by_id
+        )
+        self.image: Loader[int, Image | None] = Loader(reader, stock_queries.images_by_id)
+        self.user: Loader[int, User | None] = Loader(reader, users.users_by_id)
+
+    def clear_all(self) -> None:
+        """Forget cached rows, e.g. after a mutation committed new values."""
+        for loader in vars(self).values():
+            if isinstance(loader, Loader):
+                loader.clear_all()
+
+    def prime_item(self, row: Item) -> None:
+        self.item.prime(row.id, row)
+
+    def all(self) -> dict[str, Any]:
+        return dict(vars(self))

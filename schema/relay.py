@@ -1,0 +1,93 @@
+"""The Node interface, cursor connections and their shared arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Generic, TypeVar
+
+import strawberry
+
+from db.pagination import Page, PageArgs, PaginationError
+from schema.errors import bad_input
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@strawberry.interface(description="An object with a globally unique, opaque ID.")
+class Node:
+    id: strawberry.ID = strawberry.field(description="Global ID; pass it to `node(id:)`.")
+
+
+@strawberry.type(description="Where a page sits in its connection.")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More items follow `endCursor`.")
+    has_previous_page: bool = strawberry.field(description="Items precede `startCursor`.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first edge.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last edge.")
+
+
+@strawberry.type(description="One node of a connection and its cursor.")
+class Edge(Generic[T]):
+    cursor: str = strawberry.field(description="Opaque position; pass to `after`/`before`.")
+    node: T = strawberry.field(description="The object at this position.")
+
+
+@strawberry.type(description="A page of a list, with cursors to move forward and back.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]] = strawberry.field(description="The objects of this page.")
+    page_info: PageInfo = strawberry.field(description="Cursors and whether more pages exist.")
+    count_total: strawberry.Private[Callable[[], Awaitable[int]]]
+
+    @strawberry.field(description="Number of objects in the whole list, across all pages.")
+    async def total_count(self) -> int:
+        return await self.count_total()
+
+
+First = Annotated[
+    int | None, strawberry.argument(description="Return the first n objects (0-100; default 20).")
+]
+After = Annotated[
+    str | None, strawberry.argument(description="Return objects after this cursor.")
+]
+Last = Annotated[
+    int | None, strawberry.argument(description="Return the last n objects (0-100).")
+]
+Before = Annotated[
+    str | None, strawberry.argument(description="Return objects before this cursor.")
+]
+
+
+def page_args(
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> PageArgs:
+    try:
+        return PageArgs(first=first, after=after, last=last, before=before).validated()
+    except PaginationError as exc:
+        raise bad_input(str(exc)) from None
+
+
+async def paged(
+    fetch: Callable[[], Awaitable[Page[R]]],
+    convert: Callable[[R], T],
+    count_total: Callable[[], Awaitable[int]],
+) -> Connection[T]:
+    """Run a page query and wrap it as a connection; bad cursors become input errors."""
+    try:
+        page = await fetch()
+    except PaginationError as exc:
+        raise bad_input(str(exc)) from None
+    edges = [
+        Edge(cursor=cursor, node=convert(row))
+        for row, cursor in zip(page.nodes, page.cursors, strict=True)
+    ]
+    info = PageInfo(
+        has_next_page=page.has_next_page,
+        has_previous_page=page.has_previous_page,
+        start_cursor=page.cursors[0] if page.cursors else None,
+        end_cursor=page.cursors[-1] if page.cursors else None,
+    )
+    return Connection(edges=edges, page_info=info, count_total=count_total)
