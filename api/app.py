@@ -1,0 +1,74 @@
+"""``create_app(settings)``: builds the engine, broker and schema in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api.auth import AuthService
+from api.broker import create_broker
+from api.graphql import graphql_router
+from api.routes import auth as auth_routes
+from api.routes import health
+from api.settings import Settings
+from api.state import AppState
+from api.tokens import TokenService
+from db.engine import create_engine, read_sessionmaker, write_sessionmaker
+from schema import build_schema
+
+log = logging.getLogger("stockroom")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    schema = build_schema()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        write_factory = write_sessionmaker(engine)
+        tokens = TokenService(settings)
+        broker = create_broker(settings.broker_url, queue_size=settings.subscriber_queue_size)
+        await broker.start()
+        state = AppState(
+            settings=settings,
+            engine=engine,
+            read_factory=read_sessionmaker(engine),
+            write_factory=write_factory,
+            broker=broker,
+            tokens=tokens,
+            auth=AuthService(tokens, write_factory, settings.access_token_ttl),
+        )
+        app.state.stockroom = state
+        try:
+            yield
+        finally:
+            for task in state.background:
+                task.cancel()
+            await broker.close()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Stockroom",
+        summary="Inventory GraphQL API: the REST routes beside /graphql",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.sdl = schema.as_str()
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight",
+                           "X-Request-ID"],
+            max_age=600,
+        )
+    app.include_router(health.router)
+    app.include_router(auth_routes.router)
+    app.include_router(graphql_router(schema, settings), prefix="/graphql")
+    return app

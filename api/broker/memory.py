@@ -1,0 +1,9 @@
+"""In-process broker: one worker, no service needed."""
+
+from __future__ import annotations
+
+from api.broker.base import BrokerBackend
+
+
+class MemoryBroker(BrokerBackend):
+    name = "memory"

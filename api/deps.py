@@ -1,0 +1,103 @@
+"""FastAPI dependencies: app state, the session, the current user, the GraphQL context."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, status
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+
+from api.auth import AuthFailure, bearer_token
+from api.passwords import hash_password
+from api.settings import Settings
+from api.state import AppState
+from schema.context import Context, Viewer
+
+
+def get_state(connection: HTTPConnection) -> AppState:
+    state: AppState = connection.app.state.stockroom
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings(state: StateDep) -> Settings:
+    return state.settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
+    """A write session for REST routes: commits on success, rolls back on error."""
+    async with state.write_factory() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+def new_context(state: AppState, connection: HTTPConnection | None) -> Context:
+    async def publish(events: list[dict[str, Any]]) -> None:
+        for event in events:
+            await state.broker.publish(event["channel"], event)
+
+    context = Context(
+        read_factory=state.read_factory,
+        write_factory=state.write_factory,
+        broker=state.broker,
+        settings=state.settings,
+        auth=state.auth,
+        hash_password=hash_password,
+        publish=publish,
+    )
+    if connection is not None:
+        context.request = connection  # type: ignore[assignment]
+    return context
+
+
+async def authenticate(context: Context, state: AppState, header: str | None) -> None:
+    """Fill ``context.user`` from an Authorization value; remember why when it fails."""
+    try:
+        token = bearer_token(header)
+        if token is not None:
+            context.user = await state.auth.authenticate(token, context.loaders)
+    except AuthFailure as failure:
+        context.user, context.auth_error = None, str(failure)
+
+
+async def get_context(connection: HTTPConnection, state: StateDep) -> AsyncIterator[Context]:
+    """The GraphQL context, for HTTP requests and WebSocket connections alike."""
+    context = new_context(state, connection)
+    await authenticate(context, state, connection.headers.get("authorization"))
+    try:
+        yield context
+    finally:
+        await context.close()
+
+
+async def get_current_user(connection: HTTPConnection, state: StateDep) -> Viewer:
+    """REST routes: the bearer token's user, or 401."""
+    context = new_context(state, connection)
+    try:
+        await authenticate(context, state, connection.headers.get("authorization"))
+    finally:
+        await context.close()
+    if context.user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail=context.auth_error or "Not authenticated",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return context.user
+
+
+CurrentUser = Annotated[Viewer, Depends(get_current_user)]

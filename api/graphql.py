@@ -1,0 +1,54 @@
+"""The GraphQL endpoint: Strawberry's router with our context, JSON codec and WS auth."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.types.unset import UnsetType
+
+from api.deps import authenticate, get_context, get_state
+from api.settings import Settings
+from schema.context import Context
+
+
+class StockroomRouter(GraphQLRouter[Context, None]):
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Authenticate from ``connection_init``'s payload; refuse (4403) a bad token."""
+        params = context.connection_params
+        header: Any = None
+        if isinstance(params, dict):
+            header = params.get("Authorization") or params.get("authorization")
+        if header is not None and not isinstance(header, str):
+            raise ConnectionRejectionError({"message": "Authorization must be a string"})
+        if header is not None:
+            request = context.request
+            assert request is not None
+            await authenticate(context, get_state(request), header)
+        if context.user is None:
+            raise ConnectionRejectionError(
+                {"message": context.auth_error or "Authentication required"}
+            )
+        return {"userId": context.user.id}
+
+
+def graphql_router(schema: Any, settings: Settings) -> StockroomRouter:
+    return StockroomRouter(
+        schema,
+        context_getter=get_context,  # type: ignore[arg-type]  # async-generator dependency
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
+        keep_alive=True,
+        keep_alive_interval=settings.ws_keepalive,
+    )

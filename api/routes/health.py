@@ -1,0 +1,44 @@
+"""Liveness, readiness and the SDL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import text
+
+from api.deps import StateDep
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: the database and the broker answer",
+    responses={503: {"description": "A dependency is down"}},
+)
+async def readyz(state: StateDep) -> JSONResponse:
+    checks: dict[str, Any] = {}
+    try:
+        async with state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means not ready; say which
+        checks["database"] = f"error: {type(exc).__name__}"
+    checks["broker"] = "ok" if await state.broker.healthy() else "disconnected"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ok" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+@router.get("/schema.graphql", summary="The GraphQL schema (SDL)", response_class=PlainTextResponse)
+async def sdl(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(request.app.state.sdl, media_type="text/plain; charset=utf-8")

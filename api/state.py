@@ -1,0 +1,25 @@
+"""Everything the app builds once at start-up and shares across requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from api.auth import AuthService
+from api.broker import BrokerBackend
+from api.settings import Settings
+from api.tokens import TokenService
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    read_factory: async_sessionmaker[AsyncSession]
+    write_factory: async_sessionmaker[AsyncSession]
+    broker: BrokerBackend
+    tokens: TokenService
+    auth: AuthService
+    background: list[Any] = field(default_factory=list)
