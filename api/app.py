@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from api.routes import auth as auth_routes
 from api.routes import health
 from api.settings import Settings
 from api.state import AppState
+from api.sweeper import sweep_forever
 from api.tokens import TokenService
 from db.engine import create_engine, read_sessionmaker, write_sessionmaker
 from schema import build_schema
@@ -44,11 +46,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             auth=AuthService(tokens, write_factory, settings.access_token_ttl),
         )
         app.state.stockroom = state
+        state.background.append(asyncio.create_task(sweep_forever(state), name="sweeper"))
         try:
             yield
         finally:
             for task in state.background:
                 task.cancel()
+            await asyncio.gather(*state.background, return_exceptions=True)
             await broker.close()
             await engine.dispose()
 

@@ -13,6 +13,7 @@ from api.auth import AuthFailure, bearer_token
 from api.passwords import hash_password
 from api.settings import Settings
 from api.state import AppState
+from api.sweeper import publish_events
 from schema.context import Context, Viewer
 
 
@@ -47,8 +48,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 
 def new_context(state: AppState, connection: HTTPConnection | None) -> Context:
     async def publish(events: list[dict[str, Any]]) -> None:
-        for event in events:
-            await state.broker.publish(event["channel"], event)
+        await publish_events(state, events)
 
     context = Context(
         read_factory=state.read_factory,

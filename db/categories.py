@@ -8,8 +8,9 @@ from typing import Any
 from sqlalchemy import CTE, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import batch
-from db.models import Category
+from db import batch, validation
+from db.errors import ErrorCode, ServiceError
+from db.models import Category, Item, utcnow
 from db.pagination import Page, PageArgs, SortKey, count, paginate
 
 
@@ -47,3 +48,73 @@ async def children_by_parent_id(
     return await batch.grouped_by(
         session, Category, Category.parent_id, parent_ids, Category.name, Category.id
     )
+
+
+async def _check(
+    session: AsyncSession,
+    category_id: int | None,
+    name: str,
+    description: str | None,
+    parent_id: int | None,
+) -> tuple[str, str | None]:
+    clean_name = validation.text(name, ["input", "name"], max_length=200, label="Name")
+    clean_description = validation.optional_text(
+        description, ["input", "description"], max_length=10_000, label="Description"
+    )
+    if parent_id is not None:
+        if await session.get(Category, parent_id) is None:
+            raise ServiceError(
+                ErrorCode.NOT_FOUND, "No such parent category", ["input", "parentId"]
+            )
+        if category_id is not None:
+            subtree = descendant_ids_cte(category_id)
+            below = set((await session.scalars(select(subtree.c.id))).all())
+            if parent_id in below:
+                raise ServiceError(
+                    ErrorCode.INVALID,
+                    "A category cannot sit below itself or its own descendants",
+                    ["input", "parentId"],
+                )
+    return clean_name, clean_description
+
+
+async def create_category(
+    session: AsyncSession, name: str, description: str | None, parent_id: int | None
+) -> Category:
+    clean_name, clean_description = await _check(session, None, name, description, parent_id)
+    category = Category(name=clean_name, description=clean_description, parent_id=parent_id)
+    session.add(category)
+    await session.flush()
+    return category
+
+
+async def update_category(
+    session: AsyncSession,
+    category_id: int | None,
+    name: str,
+    description: str | None,
+    parent_id: int | None,
+) -> Category:
+    category = None if category_id is None else await session.get(Category, category_id)
+    if category is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, "No such category", ["id"])
+    category.name, category.description = await _check(
+        session, category.id, name, description, parent_id
+    )
+    category.parent_id = parent_id
+    category.updated_at = utcnow()
+    await session.flush()
+    return category
+
+
+async def delete_category(session: AsyncSession, category_id: int | None) -> int:
+    category = None if category_id is None else await session.get(Category, category_id)
+    if category is None:
+        raise ServiceError(ErrorCode.NOT_FOUND, "No such category", ["id"])
+    if await session.scalar(select(Category.id).where(Category.parent_id == category.id).limit(1)):
+        raise ServiceError(ErrorCode.IN_USE, "The category has subcategories", ["id"])
+    if await session.scalar(select(Item.id).where(Item.category_id == category.id).limit(1)):
+        raise ServiceError(ErrorCode.IN_USE, "Items belong to this category", ["id"])
+    await session.delete(category)
+    await session.flush()
+    return category.id

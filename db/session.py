@@ -58,7 +58,7 @@ def record_event(session: AsyncSession, event: dict[str, Any]) -> None:
 
 
 def pending_events(session: AsyncSession) -> EventSink:
-    events: EventSink = session.info.get("events", [])
+    events: EventSink = session.info.setdefault("events", [])
     return events
 
 

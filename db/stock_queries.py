@@ -124,9 +124,7 @@ async def movements_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Sto
     return await batch.by_ids(session, StockMovement, ids)
 
 
-async def reservations_by_id(
-    session: AsyncSession, ids: Sequence[int]
-) -> list[Reservation | None]:
+async def reservations_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Reservation | None]:
     return await batch.by_ids(session, Reservation, ids)
 
 
@@ -134,9 +132,7 @@ async def images_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Image 
     return await batch.by_ids(session, Image, ids)
 
 
-async def inventory_summary(
-    session: AsyncSession, warehouse_id: int | None
-) -> InventorySummaryRow:
+async def inventory_summary(session: AsyncSession, warehouse_id: int | None) -> InventorySummaryRow:
     """Counts and value over live (non-archived) items, in one statement."""
     level_filter = [] if warehouse_id is None else [StockLevel.warehouse_id == warehouse_id]
     totals = (
@@ -163,9 +159,7 @@ async def inventory_summary(
         .where(Item.archived.is_(False))
     )
     if warehouse_id is not None:
-        stmt = stmt.where(
-            Item.id.in_(select(StockLevel.item_id).where(and_(*level_filter)))
-        )
+        stmt = stmt.where(Item.id.in_(select(StockLevel.item_id).where(and_(*level_filter))))
     row = (await session.execute(stmt)).one()
     value = Decimal(str(row[2])).quantize(Decimal("0.01"))
     return InventorySummaryRow(int(row[0]), int(row[1]), value, int(row[3]))

@@ -10,15 +10,25 @@ from strawberry.extensions import SchemaExtension
 from strawberry.tools import merge_types
 
 from schema.auth import AuthMutation
-from schema.categories import CategoryQuery
-from schema.items import ItemQuery
+from schema.categories import CategoryMutation, CategoryQuery
+from schema.items import ItemMutation, ItemQuery
 from schema.node import NodeQuery
 from schema.relay import Node
-from schema.stock import StockQuery
+from schema.stock import StockMutation, StockQuery
 from schema.users import UserMutation, UserQuery
-from schema.warehouses import WarehouseQuery
+from schema.warehouses import WarehouseMutation, WarehouseQuery
 
-Mutation = merge_types("Mutation", (AuthMutation, UserMutation))
+Mutation = merge_types(
+    "Mutation",
+    (
+        AuthMutation,
+        ItemMutation,
+        CategoryMutation,
+        WarehouseMutation,
+        StockMutation,
+        UserMutation,
+    ),
+)
 
 Query = merge_types(
     "Query", (NodeQuery, UserQuery, ItemQuery, CategoryQuery, WarehouseQuery, StockQuery)

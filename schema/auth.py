@@ -45,7 +45,6 @@ class AuthPayload:
         )
 
 
-
 @strawberry.type
 class AuthMutation:
     @strawberry.mutation(description="Log in with email and password.")

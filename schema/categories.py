@@ -10,8 +10,10 @@ import strawberry
 from db import categories, items
 from db.models import Category as CategoryRow
 from schema.context import Context
-from schema.ids import decode_optional, to_global_id
-from schema.permissions import IsViewer
+from schema.errors import UserError
+from schema.ids import decode_optional, to_global_id, try_decode
+from schema.mutations import DeletePayload, run
+from schema.permissions import IsManager, IsViewer
 from schema.relay import After, Before, Connection, First, Last, Node, page_args, paged
 
 if TYPE_CHECKING:
@@ -94,3 +96,74 @@ class CategoryQuery:
             Category.from_row,
             lambda: reader(categories.count_categories, parent),
         )
+
+
+@strawberry.input(description="A category's fields.")
+class CategoryInput:
+    name: str = strawberry.field(description="Display name.")
+    description: str | None = strawberry.field(default=None, description="Longer text.")
+    parent_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Parent category; null for a top-level one."
+    )
+
+    def parent(self) -> int | None:
+        if self.parent_id is None:
+            return None
+        return try_decode(self.parent_id, "Category") or -1
+
+
+@strawberry.type(description="Result of a category mutation.")
+class CategoryPayload:
+    category: Category | None = strawberry.field(description="The category as stored now.")
+    errors: list[UserError] = strawberry.field(description="Why it failed, when it did.")
+
+    @classmethod
+    def of(cls, row: CategoryRow | None, errors: list[UserError]) -> CategoryPayload:
+        return cls(category=None if row is None else Category.from_row(row), errors=errors)
+
+
+@strawberry.type
+class CategoryMutation:
+    @strawberry.mutation(description="Create a category (MANAGER).", permission_classes=[IsManager])
+    async def create_category(
+        self,
+        info: strawberry.Info[Context],
+        input: Annotated[CategoryInput, strawberry.argument(description="Its fields.")],
+    ) -> CategoryPayload:
+        row, errors = await run(
+            info.context,
+            lambda s: categories.create_category(s, input.name, input.description, input.parent()),
+        )
+        return CategoryPayload.of(row, errors)
+
+    @strawberry.mutation(
+        description="Change a category (MANAGER); moving it below itself is INVALID.",
+        permission_classes=[IsManager],
+    )
+    async def update_category(
+        self,
+        info: strawberry.Info[Context],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The category.")],
+        input: Annotated[CategoryInput, strawberry.argument(description="Its new fields.")],
+    ) -> CategoryPayload:
+        pk = try_decode(id, "Category")
+        row, errors = await run(
+            info.context,
+            lambda s: categories.update_category(
+                s, pk, input.name, input.description, input.parent()
+            ),
+        )
+        return CategoryPayload.of(row, errors)
+
+    @strawberry.mutation(
+        description="Delete an empty category (MANAGER); IN_USE with items or children.",
+        permission_classes=[IsManager],
+    )
+    async def delete_category(
+        self,
+        info: strawberry.Info[Context],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The category.")],
+    ) -> DeletePayload:
+        pk = try_decode(id, "Category")
+        deleted, errors = await run(info.context, lambda s: categories.delete_category(s, pk))
+        return DeletePayload(deleted_id=None if deleted is None else id, errors=errors)

@@ -57,8 +57,7 @@ class Auth(Protocol):
     async def refresh(self, refresh_token: str) -> IssuedTokens: ...
 
 
-class PasswordHasher(Protocol):
-    def __call__(self, password: str) -> str: ...
+PasswordHasher = Callable[[str], str]
 
 
 class SchemaSettings(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import strawberry
 
@@ -14,8 +14,9 @@ from db.items import ItemFilterSpec, ItemOrderSpec, ItemSort
 from db.models import Item as ItemRow
 from db.models import StockLevel as StockLevelRow
 from schema.context import Context
-from schema.errors import bad_input
-from schema.ids import decode_id, decode_optional, to_global_id
+from schema.errors import UserError, bad_input
+from schema.ids import decode_id, decode_optional, to_global_id, try_decode
+from schema.mutations import DeletePayload, run
 from schema.permissions import IsManager, IsViewer
 from schema.relay import After, Before, Connection, First, Last, Node, page_args, paged
 
@@ -254,3 +255,154 @@ class ItemQuery:
             convert,
             lambda: reader(items.count_items, spec),
         )
+
+
+# ---------------------------------------------------------------- mutations
+
+
+@strawberry.input(description="A new item.")
+class CreateItemInput:
+    sku: str = strawberry.field(description="Stock-keeping unit code, unique.")
+    name: str = strawberry.field(description="Display name.")
+    unit_price: Decimal = strawberry.field(description="Selling price per unit (2 decimals).")
+    description: str | None = strawberry.field(default=None, description="Longer text.")
+    category_id: strawberry.ID | None = strawberry.field(default=None, description="Category.")
+    unit_cost: Decimal | None = strawberry.field(default=None, description="Purchase cost.")
+    reorder_point: int | None = strawberry.field(
+        default=None, description="Low-stock threshold (default 0)."
+    )
+
+
+@strawberry.input(description="Changes to an item; fields left out keep their value.")
+class UpdateItemInput:
+    sku: str | None = strawberry.field(default=strawberry.UNSET, description="New SKU.")
+    name: str | None = strawberry.field(default=strawberry.UNSET, description="New name.")
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description="New text; null clears it."
+    )
+    category_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="New category; null removes it."
+    )
+    unit_price: Decimal | None = strawberry.field(
+        default=strawberry.UNSET, description="New price."
+    )
+    unit_cost: Decimal | None = strawberry.field(
+        default=strawberry.UNSET, description="New cost; null clears it."
+    )
+    reorder_point: int | None = strawberry.field(
+        default=strawberry.UNSET, description="New low-stock threshold."
+    )
+
+
+@strawberry.type(description="Result of an item mutation.")
+class ItemPayload:
+    item: Item | None = strawberry.field(description="The item as stored now.")
+    errors: list[UserError] = strawberry.field(description="Why it failed, when it did.")
+
+    @classmethod
+    def of(cls, row: ItemRow | None, errors: list[UserError]) -> ItemPayload:
+        return cls(item=None if row is None else Item.from_row(row), errors=errors)
+
+
+def _category(raw: strawberry.ID | None) -> int | None:
+    if raw is None:
+        return None
+    pk = try_decode(raw, "Category")
+    # An ID that is not a category's can match no row: report it as not found.
+    return -1 if pk is None else pk
+
+
+def _item_values(data: CreateItemInput | UpdateItemInput) -> dict[str, Any]:
+    fields = {
+        "sku": data.sku,
+        "name": data.name,
+        "description": data.description,
+        "unit_price": data.unit_price,
+        "unit_cost": data.unit_cost,
+        "reorder_point": data.reorder_point,
+    }
+    values = {k: v for k, v in fields.items() if v is not strawberry.UNSET}
+    if data.category_id is not strawberry.UNSET:
+        values["category_id"] = _category(data.category_id)
+    if isinstance(data, UpdateItemInput):
+        for required in ("sku", "name"):
+            if required in values and values[required] is None:
+                values[required] = ""  # null for a required field: let validation say so
+    return values
+
+
+@strawberry.type
+class ItemMutation:
+    @strawberry.mutation(description="Create an item (MANAGER).", permission_classes=[IsManager])
+    async def create_item(
+        self,
+        info: strawberry.Info[Context],
+        input: Annotated[CreateItemInput, strawberry.argument(description="The new item.")],
+    ) -> ItemPayload:
+        values = _item_values(input)
+        row, errors = await run(info.context, lambda s: items.create_item(s, values))
+        return ItemPayload.of(row, errors)
+
+    @strawberry.mutation(
+        description="Change an item (MANAGER); `expectedVersion` guards against lost updates.",
+        permission_classes=[IsManager],
+    )
+    async def update_item(
+        self,
+        info: strawberry.Info[Context],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The item.")],
+        input: Annotated[UpdateItemInput, strawberry.argument(description="What to change.")],
+        expected_version: Annotated[
+            int | None,
+            strawberry.argument(description="Refuse with VERSION_CONFLICT unless at this version."),
+        ] = None,
+    ) -> ItemPayload:
+        pk, values = try_decode(id, "Item"), _item_values(input)
+        row, errors = await run(
+            info.context, lambda s: items.update_item(s, pk, values, expected_version)
+        )
+        return ItemPayload.of(row, errors)
+
+    @strawberry.mutation(
+        description="Hide an item from lists, keeping its history (MANAGER).",
+        permission_classes=[IsManager],
+    )
+    async def archive_item(
+        self,
+        info: strawberry.Info[Context],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The item.")],
+    ) -> ItemPayload:
+        pk = try_decode(id, "Item")
+        row, errors = await run(info.context, lambda s: items.archive_item(s, pk))
+        return ItemPayload.of(row, errors)
+
+    @strawberry.mutation(
+        description="Delete an item without stock history (MANAGER); else IN_USE.",
+        permission_classes=[IsManager],
+    )
+    async def delete_item(
+        self,
+        info: strawberry.Info[Context],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The item.")],
+    ) -> DeletePayload:
+        pk = try_decode(id, "Item")
+        deleted, errors = await run(info.context, lambda s: items.delete_item(s, pk))
+        return DeletePayload(deleted_id=None if deleted is None else id, errors=errors)
+
+    @strawberry.mutation(
+        description="Attach an uploaded image to an item (MANAGER).",
+        permission_classes=[IsManager],
+    )
+    async def set_item_image(
+        self,
+        info: strawberry.Info[Context],
+        item_id: Annotated[strawberry.ID, strawberry.argument(description="The item.")],
+        upload_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="ID from `POST /uploads`; null removes the image."),
+        ],
+    ) -> ItemPayload:
+        pk = try_decode(item_id, "Item")
+        image = None if upload_id is None else (try_decode(upload_id, "Image") or -1)
+        row, errors = await run(info.context, lambda s: items.set_item_image(s, pk, image))
+        return ItemPayload.of(row, errors)

@@ -63,9 +63,7 @@ class Loaders:
         self.category_children: Loader[int, list[Category]] = Loader(
             reader, categories.children_by_parent_id
         )
-        self.warehouse: Loader[int, Warehouse | None] = Loader(
-            reader, warehouses.warehouses_by_id
-        )
+        self.warehouse: Loader[int, Warehouse | None] = Loader(reader, warehouses.warehouses_by_id)
         self.stock_level: Loader[int, StockLevel | None] = Loader(
             reader, stock_queries.levels_by_id
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.errors import ServiceError, ServiceErrors
@@ -12,8 +13,6 @@ from schema.context import Context
 from schema.errors import UserError, user_errors
 
 T = TypeVar("T")
-
-MAX_TEXT = 10_000
 
 
 async def run(
@@ -28,3 +27,11 @@ async def run(
     except ServiceErrors as errors:
         return None, user_errors(errors.errors)
     return result, []
+
+
+@strawberry.type(description="Result of a delete mutation.")
+class DeletePayload:
+    deleted_id: strawberry.ID | None = strawberry.field(
+        description="ID of the deleted object; null when nothing was deleted."
+    )
+    errors: list[UserError] = strawberry.field(description="Why it failed, when it did.")

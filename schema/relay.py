@@ -47,12 +47,8 @@ class Connection(Generic[T]):
 First = Annotated[
     int | None, strawberry.argument(description="Return the first n objects (0-100; default 20).")
 ]
-After = Annotated[
-    str | None, strawberry.argument(description="Return objects after this cursor.")
-]
-Last = Annotated[
-    int | None, strawberry.argument(description="Return the last n objects (0-100).")
-]
+After = Annotated[str | None, strawberry.argument(description="Return objects after this cursor.")]
+Last = Annotated[int | None, strawberry.argument(description="Return the last n objects (0-100).")]
 Before = Annotated[
     str | None, strawberry.argument(description="Return objects before this cursor.")
 ]

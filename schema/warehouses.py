@@ -10,8 +10,10 @@ import strawberry
 from db import stock_queries, warehouses
 from db.models import Warehouse as WarehouseRow
 from schema.context import Context
-from schema.ids import to_global_id
-from schema.permissions import IsViewer
+from schema.errors import UserError
+from schema.ids import to_global_id, try_decode
+from schema.mutations import DeletePayload, run
+from schema.permissions import IsManager, IsViewer
 from schema.relay import After, Before, Connection, First, Last, Node, page_args, paged
 
 if TYPE_CHECKING:
@@ -80,3 +82,66 @@ class WarehouseQuery:
             Warehouse.from_row,
             lambda: reader(warehouses.count_warehouses),
         )
+
+
+@strawberry.input(description="A warehouse's fields.")
+class WarehouseInput:
+    code: str = strawberry.field(description="Short unique code.")
+    name: str = strawberry.field(description="Display name.")
+    address: str | None = strawberry.field(default=None, description="Postal address.")
+
+
+@strawberry.type(description="Result of a warehouse mutation.")
+class WarehousePayload:
+    warehouse: Warehouse | None = strawberry.field(description="The warehouse as stored now.")
+    errors: list[UserError] = strawberry.field(description="Why it failed, when it did.")
+
+    @classmethod
+    def of(cls, row: WarehouseRow | None, errors: list[UserError]) -> WarehousePayload:
+        return cls(warehouse=None if row is None else Warehouse.from_row(row), errors=errors)
+
+
+@strawberry.type
+class WarehouseMutation:
+    @strawberry.mutation(
+        description="Create a warehouse (MANAGER).", permission_classes=[IsManager]
+    )
+    async def create_warehouse(
+        self,
+        info: strawberry.Info[Context],
+        input: Annotated[WarehouseInput, strawberry.argument(description="Its fields.")],
+    ) -> WarehousePayload:
+        row, errors = await run(
+            info.context,
+            lambda s: warehouses.create_warehouse(s, input.code, input.name, input.address),
+        )
+        return WarehousePayload.of(row, errors)
+
+    @strawberry.mutation(
+        description="Change a warehouse (MANAGER).", permission_classes=[IsManager]
+    )
+    async def update_warehouse(
+        self,
+        info: strawberry.Info[Context],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The warehouse.")],
+        input: Annotated[WarehouseInput, strawberry.argument(description="Its new fields.")],
+    ) -> WarehousePayload:
+        pk = try_decode(id, "Warehouse")
+        row, errors = await run(
+            info.context,
+            lambda s: warehouses.update_warehouse(s, pk, input.code, input.name, input.address),
+        )
+        return WarehousePayload.of(row, errors)
+
+    @strawberry.mutation(
+        description="Delete an empty warehouse with no history (MANAGER); else IN_USE.",
+        permission_classes=[IsManager],
+    )
+    async def delete_warehouse(
+        self,
+        info: strawberry.Info[Context],
+        id: Annotated[strawberry.ID, strawberry.argument(description="The warehouse.")],
+    ) -> DeletePayload:
+        pk = try_decode(id, "Warehouse")
+        deleted, errors = await run(info.context, lambda s: warehouses.delete_warehouse(s, pk))
+        return DeletePayload(deleted_id=None if deleted is None else id, errors=errors)
