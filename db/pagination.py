@@ -82,7 +82,7 @@ def _decode_value(value: Any) -> Any:
 
 
 def encode_cursor(values: list[Any]) -> str:
-    raw = orjson.dumps(values, default=_encode_value)
+    raw = orjson.dumps(values, default=_encode_value, option=orjson.OPT_PASSTHROUGH_DATETIME)
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
