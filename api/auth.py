@@ -121,7 +121,13 @@ class AuthService:
             raise AuthFailure("Invalid access token: user is inactive")
         if user.token_version != claims.ver:
             raise AuthFailure("Invalid access token: it has been revoked")
-        return Viewer(id=user.id, email=user.email, role=user.role, token_version=claims.ver)
+        return Viewer(
+            id=user.id,
+            email=user.email,
+            role=user.role,
+            token_version=claims.ver,
+            expires_at=float(claims.exp),
+        )
 
 
 def _bad_credentials() -> ServiceError:

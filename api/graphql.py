@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from datetime import timedelta
 from typing import Any
 
 import orjson
+from starlette.websockets import WebSocket, WebSocketState
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.types.unset import UnsetType
+from strawberry.types.unset import UNSET, UnsetType
 
 from api.deps import authenticate, get_context, get_state
 from api.settings import Settings
@@ -39,7 +43,30 @@ class StockroomRouter(GraphQLRouter[Context, None]):
             raise ConnectionRejectionError(
                 {"message": context.auth_error or "Authentication required"}
             )
-        return {"userId": context.user.id}
+        _close_at_expiry(context)
+        return UNSET
+
+
+def _close_at_expiry(context: Context) -> None:
+    """An open socket must not outlive its token: close it 4403 when the token expires."""
+    socket, user = context.request, context.user
+    if not isinstance(socket, WebSocket) or user is None or user.expires_at is None:
+        return
+    delay = max(0.0, user.expires_at - time.time())
+
+    async def close_when_expired() -> None:
+        await asyncio.sleep(delay)
+        if socket.client_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(RuntimeError):  # already closing
+                await socket.close(code=4403, reason="Token expired")
+
+    task = asyncio.create_task(close_when_expired())
+    _EXPIRY_TASKS.add(task)
+    task.add_done_callback(_EXPIRY_TASKS.discard)
+    context.on_close.append(task.cancel)
+
+
+_EXPIRY_TASKS: set[asyncio.Task[None]] = set()
 
 
 def graphql_router(schema: Any, settings: Settings) -> StockroomRouter:

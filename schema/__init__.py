@@ -15,6 +15,7 @@ from schema.items import ItemMutation, ItemQuery
 from schema.node import NodeQuery
 from schema.relay import Node
 from schema.stock import StockMutation, StockQuery
+from schema.subscriptions import Subscription
 from schema.users import UserMutation, UserQuery
 from schema.warehouses import WarehouseMutation, WarehouseQuery
 
@@ -46,6 +47,7 @@ def build_schema(extensions: Sequence[type[SchemaExtension]] = ()) -> Any:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Node, Item, Category, Warehouse, StockLevel, StockMovement, Reservation, User],
         extensions=list(extensions),
     )

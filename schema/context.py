@@ -23,6 +23,11 @@ class Viewer:
     email: str
     role: Role
     token_version: int
+    expires_at: float | None = None  # the access token's exp (epoch seconds)
+
+
+class SubscriberTooSlow(Exception):
+    """The subscriber's queue overflowed: it is cut off rather than left to grow memory."""
 
 
 class Broker(Protocol):
@@ -61,7 +66,8 @@ PasswordHasher = Callable[[str], str]
 
 
 class SchemaSettings(Protocol):
-    subscriber_queue_size: int
+    @property
+    def subscription_cap(self) -> int: ...
 
 
 class Context(BaseContext):
@@ -92,6 +98,8 @@ class Context(BaseContext):
         self.auth = auth
         self.hash_password = hash_password
         self._publish = publish
+        self.active_subscriptions = 0
+        self.on_close: list[Callable[[], object]] = []
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -125,4 +133,6 @@ class Context(BaseContext):
         return clone
 
     async def close(self) -> None:
+        for callback in self.on_close:
+            callback()
         await self.reader.close()

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from schema.context import SubscriberTooSlow
+
+__all__ = ["BrokerBackend", "SubscriberTooSlow"]
+
 log = logging.getLogger("stockroom.broker")
 
 
-class SubscriberTooSlow(Exception):
-    """The subscriber's queue overflowed: it is cut off rather than left to grow memory."""
 
 
 class _Subscriber:
