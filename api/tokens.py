@@ -6,6 +6,13 @@ required ``kid`` from a configured set, exactly one algorithm per ``jwt.decode``
 (never HS mixed with RS/ES: python-jose#414 then accepts an HS256 token whose HMAC key is
 the RSA public key), every claim required and type-checked, and every library or parsing
 error turned into ``TokenError`` so a forged token is a 401, never a 500.
+
+Wire format. Header: ``{"alg": <JWT_ALGORITHM>, "typ": "JWT", "kid": <JWT_KEY_ID>}``.
+Claims: ``iss``, ``aud``, ``sub`` (user id, decimal string), ``jti`` (128-bit hex), ``iat``,
+``exp`` (integer seconds), ``typ`` (the token kind, ``"access"`` or ``"refresh"``; a payload
+claim, distinct from the header's ``typ``), ``ver`` (the user's token version, an int) and, on
+refresh tokens, ``fam`` (the refresh-token family). All are required except ``fam`` on access
+tokens; an ``nbf``, if present, is honoured.
 """
 
 from __future__ import annotations

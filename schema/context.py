@@ -104,6 +104,9 @@ class Context(BaseContext):
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
         """A write transaction for one mutation; reads afterwards see what it committed."""
+        # Hand the read connection back first: a request never holds two pool connections,
+        # so many concurrent writers cannot starve the pool waiting on each other.
+        await self.reader.reset()
         try:
             async with unit_of_work(self.write_factory, self._publish) as session:
                 yield session
