@@ -94,7 +94,7 @@ async def test_adjust_refusals_change_nothing(client, delta, kind, code, field):
 
 async def test_unknown_ids_are_not_found(client):
     await client.login_as("clerk")
-    (item, *_), (wh, *_) = await ids(client)
+    _, (wh, *_) = await ids(client)
     data = await client.data(ADJUST, adjust_input(wh, wh, 1, "RECEIPT"))  # a warehouse ID as item
     assert data["adjustStock"]["errors"][0]["code"] == "NOT_FOUND"
     data = await client.data(RELEASE, {"id": "UmVzZXJ2YXRpb246OTk5OQ=="})
@@ -201,7 +201,10 @@ async def test_bulk_reject_everything_is_all_or_nothing(client):
     (a, b, *_), (wh, *_) = await ids(client)
     await set_count(client, a, wh, 5)
     await set_count(client, b, wh, 5)
-    rows = [adjust_input(a, wh, 2, "RECEIPT")["input"], adjust_input(b, wh, -9, "SHIPMENT")["input"]]
+    rows = [
+        adjust_input(a, wh, 2, "RECEIPT")["input"],
+        adjust_input(b, wh, -9, "SHIPMENT")["input"],
+    ]
     data = (await client.data(BULK, {"inputs": rows}))["bulkAdjustStock"]
     assert [(e["code"], e["field"]) for e in data["errors"]] == [
         ("INSUFFICIENT_STOCK", ["inputs", "1", "delta"])]

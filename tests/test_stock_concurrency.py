@@ -13,7 +13,8 @@ from tests.server import serve
 
 pytestmark = pytest.mark.e2e
 
-COUNT = """mutation($input: StockCountInput!) { setStockCount(input: $input) { errors { code } } }"""
+COUNT = """mutation($input: StockCountInput!) {
+  setStockCount(input: $input) { errors { code } } }"""
 TRANSFER = """mutation($input: TransferStockInput!) { transferStock(input: $input) {
   errors { code } } }"""
 LEDGER = """query($id: ID!, $after: String) { item(id: $id) { totalOnHand
@@ -84,7 +85,8 @@ async def test_120_shipments_on_50_units_never_oversell(api, record_property):
     assert {r["adjustStock"]["errors"][0]["code"] for r in refused} == {"INSUFFICIENT_STOCK"}
     _, rows = await api.ledger(item)
     new_rows = rows[: len(rows) - len(rows_before)]  # newest first
-    assert len(new_rows) == 50 and {r["kind"] for r in new_rows} == {"SHIPMENT"}
+    assert len(new_rows) == 50
+    assert {r["kind"] for r in new_rows} == {"SHIPMENT"}
     assert sorted(r["onHandAfter"] for r in new_rows) == list(range(50))  # 49..0, no gap/repeat
     levels = (await api.run(LEDGER, {"id": item}))["item"]["stockLevels"]
     assert next(lv["onHand"] for lv in levels if lv["warehouse"]["id"] == wh) == 0
