@@ -78,6 +78,8 @@ async def get_context(connection: HTTPConnection, state: StateDep) -> AsyncItera
     """The GraphQL context, for HTTP requests and WebSocket connections alike."""
     context = new_context(state, connection)
     await authenticate(context, state, connection.headers.get("authorization"))
+    if connection.scope["type"] == "websocket":
+        await context.reader.reset()  # a socket may idle for hours: hold no connection
     try:
         yield context
     finally:

@@ -21,8 +21,9 @@ from schema.context import Context
 
 
 class StockroomRouter(GraphQLRouter[Context, None]):
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # str, not bytes: WebSocket clients expect text frames.
+        return orjson.dumps(data).decode()
 
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
@@ -39,6 +40,7 @@ class StockroomRouter(GraphQLRouter[Context, None]):
             request = context.request
             assert request is not None
             await authenticate(context, get_state(request), header)
+            await context.reader.reset()
         if context.user is None:
             raise ConnectionRejectionError(
                 {"message": context.auth_error or "Authentication required"}

@@ -118,6 +118,8 @@ class Subscription:
                     movement=None if movement is None else StockMovement.from_row(movement),
                     stock_level=None if level is None else StockLevel.from_row(level),
                 )
+                # the event is resolved: give the connection back to the pool
+                await context.reader.reset()
 
     @strawberry.subscription(
         description="Items created, updated, archived or deleted; optionally one item.",
@@ -143,6 +145,8 @@ class Subscription:
                     item_id=strawberry.ID(to_global_id("Item", event["itemId"])),
                     item=None if row is None else Item.from_row(row),
                 )
+                # the event is resolved: give the connection back to the pool
+                await context.reader.reset()
 
     @strawberry.subscription(
         description="Alerts when available stock crosses down to the reorder point.",
@@ -168,3 +172,5 @@ class Subscription:
                     available=event["available"],
                     reorder_point=event["reorderPoint"],
                 )
+                # the event is resolved: give the connection back to the pool
+                await context.reader.reset()
