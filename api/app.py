@@ -11,8 +11,16 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api.auth import AuthService
+from api.bodylimit import BodyLimitMiddleware
 from api.broker import create_broker
 from api.graphql import graphql_router
+from api.observability import (
+    Metrics,
+    ObservabilityMiddleware,
+    configure_logging,
+    metrics_extension,
+)
+from api.ratelimit import RateLimiter
 from api.routes import auth as auth_routes
 from api.routes import health
 from api.settings import Settings
@@ -21,13 +29,38 @@ from api.sweeper import sweep_forever
 from api.tokens import TokenService
 from db.engine import create_engine, read_sessionmaker, write_sessionmaker
 from schema import build_schema
+from schema.limits import Limits
+from schema.persisted import PersistedQueryStore
 
 log = logging.getLogger("stockroom")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
-    schema = build_schema()
+    configure_logging(settings.log_json, settings.log_level)
+    metrics = Metrics()
+    persisted = None
+    if settings.persisted_only:
+        if settings.persisted_queries_file is None:
+            raise ValueError("STOCKROOM_PERSISTED_ONLY needs STOCKROOM_PERSISTED_QUERIES_FILE")
+        persisted = PersistedQueryStore.from_file(
+            settings.persisted_queries_file, settings.apq_cache_size
+        )
+    else:
+        persisted = PersistedQueryStore(settings.apq_cache_size)
+    schema = build_schema(
+        limits=Limits(
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_aliases,
+            max_tokens=settings.max_query_tokens,
+            max_cost=settings.max_query_cost,
+        ),
+        persisted=persisted,
+        production=not settings.is_dev,
+        introspection=settings.introspection_enabled,
+        extra_extensions=[metrics_extension(metrics)],
+        max_batch=settings.max_batch_operations,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,6 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             broker=broker,
             tokens=tokens,
             auth=AuthService(tokens, write_factory, settings.access_token_ttl),
+            metrics=metrics,
+            limiter=RateLimiter(
+                settings.rate_limit_storage, settings.rate_limit, settings.login_rate_limit
+            ),
         )
         app.state.stockroom = state
         state.background.append(asyncio.create_task(sweep_forever(state), name="sweeper"))
@@ -72,6 +109,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            "X-Request-ID"],
             max_age=600,
         )
+    app.add_middleware(
+        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt_prefixes=("/uploads",)
+    )
+    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(graphql_router(schema, settings), prefix="/graphql")

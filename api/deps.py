@@ -74,10 +74,32 @@ async def authenticate(context: Context, state: AppState, header: str | None) ->
         context.user, context.auth_error = None, str(failure)
 
 
+def client_key(connection: HTTPConnection) -> str:
+    return connection.client.host if connection.client else "unknown"
+
+
 async def get_context(connection: HTTPConnection, state: StateDep) -> AsyncIterator[Context]:
     """The GraphQL context, for HTTP requests and WebSocket connections alike."""
     context = new_context(state, connection)
+    context.request_id = connection.scope.get("state", {}).get("request_id")
+    client = client_key(connection)
+
+    async def login_throttle() -> float | None:
+        return await state.limiter.login(client)
+
+    context.login_throttle = login_throttle
     await authenticate(context, state, connection.headers.get("authorization"))
+    if connection.scope["type"] == "http":
+        key = f"user:{context.user.id}" if context.user else f"ip:{client}"
+        retry_after = await state.limiter.request(key)
+        if retry_after is not None:
+            await context.close()
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                detail={"errors": [{"message": "Rate limit exceeded",
+                                    "extensions": {"code": "RATE_LIMITED"}}]},
+                headers={"Retry-After": str(int(retry_after))},
+            )
     if connection.scope["type"] == "websocket":
         await context.reader.reset()  # a socket may idle for hours: hold no connection
     try:

@@ -48,9 +48,11 @@ SWAGGER_CSS_URL = f"{VENDOR_URL}/swagger-ui/swagger-ui.css"
 SWAGGER_FAVICON_URL = f"{VENDOR_URL}/swagger-ui/favicon-32x32.png"
 SWAGGER_INIT_URL = f"{STATIC_URL}/swagger-init.js"
 
-# GraphiQL (CodeMirror 5, React) and Swagger UI set style attributes and inject <style>
-# elements at run time, hence 'unsafe-inline' for styles only; scripts stay 'self' with no
-# 'unsafe-inline' or 'unsafe-eval'. Fonts and icons come as data: URLs inside the vendored CSS.
+# Scripts: 'self' only, no 'unsafe-inline' or 'unsafe-eval' (checked in headless Chromium: no
+# violation while loading, running queries and subscriptions, or using the explorer and dialogs).
+# Styles need 'unsafe-inline': GraphiQL's dialogs (settings, short keys) inject <style>
+# elements and are blocked by style-src 'self' alone; Swagger UI gets the same policy.
+# Fonts and icons come as data: URLs inside the vendored CSS.
 GRAPHIQL_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; font-src 'self' data:; connect-src 'self' ws: wss:; "

@@ -80,4 +80,5 @@ def graphql_router(schema: Any, settings: Settings) -> StockroomRouter:
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
         keep_alive=True,
         keep_alive_interval=settings.ws_keepalive,
+        allowed_origins=settings.cors_origins,
     )

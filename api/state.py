@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.auth import AuthService
 from api.broker import BrokerBackend
+from api.observability import Metrics
+from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.tokens import TokenService
 
@@ -22,4 +24,6 @@ class AppState:
     broker: BrokerBackend
     tokens: TokenService
     auth: AuthService
+    metrics: Metrics
+    limiter: RateLimiter
     background: list[Any] = field(default_factory=list)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import strawberry
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.auth import AuthMutation
 from schema.categories import CategoryMutation, CategoryQuery
 from schema.items import ItemMutation, ItemQuery
+from schema.limits import LRU, Limits, QueryLimits
+from schema.masking import MaskUnexpectedErrors
 from schema.node import NodeQuery
+from schema.persisted import PersistedQueries, PersistedQueryStore
 from schema.relay import Node
 from schema.stock import StockMutation, StockQuery
 from schema.subscriptions import Subscription
@@ -36,18 +40,43 @@ Query = merge_types(
 )
 
 
-def build_schema(extensions: Sequence[type[SchemaExtension]] = ()) -> Any:
-    """The Stockroom schema; ``api/`` adds its extensions (limits, metrics, masking)."""
+def build_schema(
+    *,
+    limits: Limits | None = None,
+    persisted: PersistedQueryStore | None = None,
+    production: bool = False,
+    introspection: bool = True,
+    cache_size: int = 1000,
+    extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
+    max_batch: int = 10,
+) -> Any:
+    """The Stockroom schema; ``api/`` passes its limits and production switches."""
     from schema.categories import Category
     from schema.items import Item
     from schema.stock import Reservation, StockLevel, StockMovement
     from schema.users import User
     from schema.warehouses import Warehouse
 
+    documents, validations = LRU(cache_size), LRU(cache_size)
+    chosen = limits or Limits()
+    extensions: list[Callable[[], SchemaExtension]] = []
+    if persisted is not None:
+        store = persisted
+        extensions.append(lambda: PersistedQueries(store))
+    extensions.append(lambda: QueryLimits(chosen, documents, validations))
+    if not introspection:
+        extensions.append(DisableIntrospection)
+    if production:
+        extensions.append(MaskUnexpectedErrors)
+    extensions.extend(extra_extensions)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Node, Item, Category, Warehouse, StockLevel, StockMovement, Reservation, User],
-        extensions=list(extensions),
+        extensions=extensions,
+        config=StrawberryConfig(
+            disable_field_suggestions=production,
+            batching_config={"max_operations": max_batch},
+        ),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import strawberry
+from graphql import GraphQLError
 
 from db.errors import ServiceError
 from schema.context import Context, IssuedTokens
@@ -56,6 +57,17 @@ class AuthMutation:
     ) -> AuthPayload:
         auth = info.context.auth
         assert auth is not None
+        throttle = info.context.login_throttle
+        retry_after = await throttle() if throttle is not None else None
+        if retry_after is not None:
+            response = info.context.response
+            if response is not None:
+                response.status_code = 429
+                response.headers["Retry-After"] = str(int(retry_after))
+            raise GraphQLError(
+                f"Too many login attempts: retry in {int(retry_after)} s",
+                extensions={"code": "RATE_LIMITED", "retryAfter": int(retry_after)},
+            )
         try:
             return AuthPayload.ok(await auth.login(email, password))
         except ServiceError as error:

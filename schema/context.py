@@ -100,6 +100,9 @@ class Context(BaseContext):
         self._publish = publish
         self.active_subscriptions = 0
         self.on_close: list[Callable[[], object]] = []
+        self.request_id: str | None = None
+        # Seconds to wait before another login from this client, or None; set by api/.
+        self.login_throttle: Callable[[], Awaitable[float | None]] | None = None
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:

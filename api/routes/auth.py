@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
-from api.deps import StateDep
+from api.deps import StateDep, client_key
 from db.errors import ServiceError
 
 router = APIRouter(tags=["auth"])
@@ -25,11 +25,21 @@ class TokenResponse(BaseModel):
     "/auth/token",
     response_model=TokenResponse,
     summary="Log in with the OAuth2 password flow",
-    responses={401: {"description": "Wrong email or password"}},
+    responses={
+        401: {"description": "Wrong email or password"},
+        429: {"description": "Too many attempts from this address; see Retry-After"},
+    },
 )
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], state: StateDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], state: StateDep, request: Request
 ) -> TokenResponse:
+    retry_after = await state.limiter.login(client_key(request))
+    if retry_after is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail="Too many login attempts",
+            headers={"Retry-After": str(int(retry_after))},
+        )
     try:
         pair = await state.auth.login(form.username, form.password)
     except ServiceError:

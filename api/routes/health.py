@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from api.deps import StateDep
@@ -42,3 +43,14 @@ async def readyz(state: StateDep) -> JSONResponse:
 @router.get("/schema.graphql", summary="The GraphQL schema (SDL)", response_class=PlainTextResponse)
 async def sdl(request: Request) -> PlainTextResponse:
     return PlainTextResponse(request.app.state.sdl, media_type="text/plain; charset=utf-8")
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+async def metrics(state: StateDep) -> Response:
+    state.metrics.broker_up.set(1 if state.broker.connected else 0)
+    state.metrics.subscriptions.set(state.broker.subscriber_count)
+    pool = state.engine.sync_engine.pool
+    checked_out = getattr(pool, "checkedout", None)
+    if callable(checked_out):
+        state.metrics.pool_checked_out.set(checked_out())
+    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
