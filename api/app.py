@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import HTMLResponse
 
 from api.auth import AuthService
 from api.bodylimit import BodyLimitMiddleware
 from api.broker import create_broker
+from api.docs_ui import mount_static, swagger_ui_response
 from api.graphql import graphql_router
 from api.observability import (
     Metrics,
@@ -98,7 +100,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Inventory GraphQL API: the REST routes beside /graphql",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served below from vendored assets, so it works offline
+        redoc_url=None,
     )
+    mount_static(app)
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return swagger_ui_response(app.openapi_url or "/openapi.json", "Stockroom - REST API")
+
     app.state.sdl = schema.as_str()
     if settings.cors_origins:
         app.add_middleware(
