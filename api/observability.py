@@ -154,9 +154,10 @@ def metrics_extension(metrics: Metrics) -> type[SchemaExtension]:
                 state["operation"] = name
                 user = getattr(context.context, "user", None)
                 state["user_id"] = getattr(user, "id", None)
-            result = context.result
-            errors: list[GraphQLError] = list(getattr(result, "errors", None) or [])
-            errors += context.pre_execution_errors or []
+            # Strawberry mirrors execution errors into pre_execution_errors: take one list.
+            errors: list[GraphQLError] = list(
+                context.pre_execution_errors or getattr(context.result, "errors", None) or []
+            )
             for error in errors:
                 code = (error.extensions or {}).get("code", "INTERNAL_SERVER_ERROR")
                 self.holder.errors.labels(str(code)).inc()
