@@ -15,7 +15,7 @@ from api.auth import AuthService
 from api.bodylimit import BodyLimitMiddleware
 from api.broker import create_broker
 from api.docs_ui import mount_static, swagger_ui_response
-from api.graphql import graphql_router
+from api.graphql import MultipartCsrfGuard, graphql_router
 from api.observability import (
     Metrics,
     ObservabilityMiddleware,
@@ -25,10 +25,12 @@ from api.observability import (
 from api.ratelimit import RateLimiter
 from api.routes import auth as auth_routes
 from api.routes import health
+from api.routes import uploads as upload_routes
 from api.settings import Settings
 from api.state import AppState
 from api.sweeper import sweep_forever
 from api.tokens import TokenService
+from api.uploads.storage import LocalStorage
 from db.engine import create_engine, read_sessionmaker, write_sessionmaker
 from schema import build_schema
 from schema.limits import Limits
@@ -80,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tokens=tokens,
             auth=AuthService(tokens, write_factory, settings.access_token_ttl),
             metrics=metrics,
+            storage=LocalStorage(settings.upload_dir),
             limiter=RateLimiter(
                 settings.rate_limit_storage, settings.rate_limit, settings.login_rate_limit
             ),
@@ -120,10 +123,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(
-        BodyLimitMiddleware, max_bytes=settings.max_body_bytes, exempt_prefixes=("/uploads",)
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        exempt_prefixes=("/uploads",),  # streamed and limited by the upload route itself
+        multipart_max_bytes=settings.max_upload_bytes + 64 * 1024,
     )
+    app.add_middleware(MultipartCsrfGuard)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.include_router(health.router)
     app.include_router(auth_routes.router)
+    app.include_router(upload_routes.router)
     app.include_router(graphql_router(schema, settings), prefix="/graphql")
     return app

@@ -121,6 +121,38 @@ def cmd_create_user(args: argparse.Namespace) -> None:
     asyncio.run(_create_user(args.email, args.role.upper(), password))
 
 
+async def _gc_uploads(grace_seconds: int) -> None:
+    from datetime import timedelta
+
+    from api.uploads.storage import LocalStorage
+    from db import uploads
+    from db.engine import create_engine, write_sessionmaker
+    from db.models import utcnow
+    from db.session import unit_of_work
+
+    settings = _settings()
+    storage = LocalStorage(settings.upload_dir)
+    engine = create_engine(settings.database_url)
+    try:
+        async with unit_of_work(write_sessionmaker(engine)) as session:
+            cutoff = utcnow() - timedelta(seconds=grace_seconds)
+            stale = await uploads.unreferenced_images(session, cutoff)
+            await uploads.delete_images(session, [image.id for image in stale])
+        # Rows first, files after the commit: a crash leaves a stray file, never a dead link.
+        for image in stale:
+            await storage.delete(image.sha256)
+        print(f"deleted {len(stale)} unreferenced uploads")
+    finally:
+        await engine.dispose()
+
+
+def cmd_gc_uploads(args: argparse.Namespace) -> None:
+    grace = (
+        args.grace_seconds if args.grace_seconds is not None else _settings().upload_grace_seconds
+    )
+    asyncio.run(_gc_uploads(grace))
+
+
 def cmd_export_schema(_: argparse.Namespace) -> None:
     from schema import build_schema
 
@@ -150,11 +182,16 @@ def parser() -> argparse.ArgumentParser:
     create = sub.add_parser("create-user", help="create a user")
     create.add_argument("--email", required=True)
     create.add_argument(
-        "--role", required=True, choices=["viewer", "clerk", "manager", "admin",
-                                          "VIEWER", "CLERK", "MANAGER", "ADMIN"]
+        "--role",
+        required=True,
+        choices=["viewer", "clerk", "manager", "admin", "VIEWER", "CLERK", "MANAGER", "ADMIN"],
     )
     create.add_argument("--password-stdin", action="store_true")
     create.set_defaults(func=cmd_create_user)
+
+    gc = sub.add_parser("gc-uploads", help="delete uploads no item uses, after a grace period")
+    gc.add_argument("--grace-seconds", type=int, default=None)
+    gc.set_defaults(func=cmd_gc_uploads)
 
     sub.add_parser("export-schema", help="print the GraphQL SDL").set_defaults(
         func=cmd_export_schema

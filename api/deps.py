@@ -14,6 +14,7 @@ from api.passwords import hash_password
 from api.settings import Settings
 from api.state import AppState
 from api.sweeper import publish_events
+from api.uploads.receive import GraphQLImageUploads
 from schema.context import Context, Viewer
 
 
@@ -58,6 +59,10 @@ def new_context(state: AppState, connection: HTTPConnection | None) -> Context:
         auth=state.auth,
         hash_password=hash_password,
         publish=publish,
+    )
+    context.images = GraphQLImageUploads(
+        state.storage, state.write_factory, state.settings.max_upload_bytes,
+        state.settings.max_image_pixels,
     )
     if connection is not None:
         context.request = connection  # type: ignore[assignment]

@@ -11,6 +11,8 @@ from typing import Any
 import orjson
 from fastapi.responses import HTMLResponse
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
@@ -88,4 +90,29 @@ def graphql_router(schema: Any, settings: Settings) -> StockroomRouter:
         keep_alive=True,
         keep_alive_interval=settings.ws_keepalive,
         allowed_origins=settings.cors_origins,
+        multipart_uploads_enabled=True,
     )
+
+
+class MultipartCsrfGuard:
+    """GraphQL multipart requests must carry a header no simple cross-site form can send."""
+
+    PREFLIGHT_HEADERS = (b"apollo-require-preflight", b"x-apollo-operation-name")
+
+    def __init__(self, app: ASGIApp, path: str = "/graphql") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].rstrip("/") == self.path:
+            headers = dict(scope["headers"])
+            if headers.get(b"content-type", b"").startswith(b"multipart/") and not any(
+                headers.get(name) for name in self.PREFLIGHT_HEADERS
+            ):
+                response = PlainTextResponse(
+                    "Multipart requests need the Apollo-Require-Preflight header (CSRF guard)",
+                    status_code=400,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -13,6 +13,7 @@ from api.observability import Metrics
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.tokens import TokenService
+from api.uploads.storage import LocalStorage
 
 
 @dataclass
@@ -25,5 +26,6 @@ class AppState:
     tokens: TokenService
     auth: AuthService
     metrics: Metrics
+    storage: LocalStorage
     limiter: RateLimiter
     background: list[Any] = field(default_factory=list)

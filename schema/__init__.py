@@ -20,6 +20,7 @@ from schema.persisted import PersistedQueries, PersistedQueryStore
 from schema.relay import Node
 from schema.stock import StockMutation, StockQuery
 from schema.subscriptions import Subscription
+from schema.uploads import UploadMutation
 from schema.users import UserMutation, UserQuery
 from schema.warehouses import WarehouseMutation, WarehouseQuery
 
@@ -31,6 +32,7 @@ Mutation = merge_types(
         CategoryMutation,
         WarehouseMutation,
         StockMutation,
+        UploadMutation,
         UserMutation,
     ),
 )

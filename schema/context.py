@@ -10,7 +10,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.fastapi import BaseContext
 
-from db.models import Role, User
+from db.models import Image, Role, User
 from db.session import EventSink, Reader, unit_of_work
 from schema.loaders import Loaders
 
@@ -65,6 +65,12 @@ class Auth(Protocol):
 PasswordHasher = Callable[[str], str]
 
 
+class ImageUploads(Protocol):
+    """Validates and stores an uploaded file; ServiceError(INVALID) when it is refused."""
+
+    async def store(self, upload: Any, user_id: int) -> Image: ...
+
+
 class SchemaSettings(Protocol):
     @property
     def subscription_cap(self) -> int: ...
@@ -101,6 +107,7 @@ class Context(BaseContext):
         self.active_subscriptions = 0
         self.on_close: list[Callable[[], object]] = []
         self.request_id: str | None = None
+        self.images: ImageUploads | None = None
         # Seconds to wait before another login from this client, or None; set by api/.
         self.login_throttle: Callable[[], Awaitable[float | None]] | None = None
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import strawberry
+from typing import Annotated
 
+import strawberry
+from strawberry.file_uploads import Upload
+
+from db.errors import ServiceError
 from db.models import Image as ImageRow
+from schema.context import Context
+from schema.errors import UserError
 from schema.ids import to_global_id
+from schema.permissions import IsClerk
 
 
 @strawberry.type(description="An uploaded picture, stored once per distinct content.")
@@ -30,3 +37,32 @@ class Image:
             height=row.height,
             sha256=row.sha256,
         )
+
+
+@strawberry.type(description="Result of an upload.")
+class UploadPayload:
+    image: Image | None = strawberry.field(description="The stored image.")
+    errors: list[UserError] = strawberry.field(description="Why it was refused.")
+
+
+@strawberry.type
+class UploadMutation:
+    @strawberry.mutation(
+        description="Upload an image through the GraphQL multipart request spec (CLERK). "
+        "Send the `Apollo-Require-Preflight: true` header.",
+        permission_classes=[IsClerk],
+    )
+    async def upload_image(
+        self,
+        info: strawberry.Info[Context],
+        file: Annotated[Upload, strawberry.argument(description="The image file.")],
+    ) -> UploadPayload:
+        images = info.context.images
+        assert images is not None, "the app wires an image store"
+        user = info.context.user
+        assert user is not None
+        try:
+            row = await images.store(file, user.id)
+        except ServiceError as error:
+            return UploadPayload(image=None, errors=[UserError.from_service(error)])
+        return UploadPayload(image=Image.from_row(row), errors=[])
