@@ -214,7 +214,7 @@ async def test_client_that_disconnects_mid_upload_leaves_no_file(seeded_db, tmp_
                 'mutation { login(email: "clerk@example.com", password: "clerk") '
                 "{ accessToken } }")})
             token = login.json()["data"]["login"]["accessToken"]
-        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         body_start = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\""
                       b"\r\nContent-Type: image/png\r\n\r\n" + image_bytes("PNG")[:40])
         writer.write(
@@ -226,4 +226,6 @@ async def test_client_that_disconnects_mid_upload_leaves_no_file(seeded_db, tmp_
         await asyncio.sleep(0.5)
         writer.close()  # the client goes away with most of the body unsent
         await asyncio.sleep(1.0)
+        # the server did start on the body (its temp file existed), then cleaned up
+        assert "POST /uploads 400" in server.output()
         assert stored_files(tmp_path / "uploads") == []
