@@ -7,6 +7,7 @@ through fresh loaders, so a subscriber sees current rows and its own permissions
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from enum import Enum
@@ -15,6 +16,10 @@ from typing import Annotated, Any
 import strawberry
 
 from db.items import ITEMS_CHANNEL
+from db.models import Item as ItemRow
+from db.models import StockLevel as StockLevelRow
+from db.models import StockMovement as StockMovementRow
+from db.models import Warehouse as WarehouseRow
 from db.stock import LOW_STOCK_CHANNEL, STOCK_CHANNEL
 from schema.context import Context, SubscriberTooSlow
 from schema.errors import CodedError
@@ -84,6 +89,46 @@ async def _events(info: strawberry.Info[Context], channel: str) -> AsyncIterator
         context.active_subscriptions -= 1
 
 
+# Loader attribute -> (model, event key) of the rows every subscriber of an event needs.
+_ROWS: dict[str, dict[str, tuple[type[Any], str]]] = {
+    STOCK_CHANNEL: {
+        "movement": (StockMovementRow, "movementId"),
+        "stock_level": (StockLevelRow, "stockLevelId"),
+        "item": (ItemRow, "itemId"),
+        "warehouse": (WarehouseRow, "warehouseId"),
+    },
+    ITEMS_CHANNEL: {"item": (ItemRow, "itemId")},
+    LOW_STOCK_CHANNEL: {"item": (ItemRow, "itemId"), "warehouse": (WarehouseRow, "warehouseId")},
+}
+
+
+async def _read_rows(context: Context, channel: str, event: dict[str, Any]) -> dict[str, Any]:
+    async with context.read_factory() as session:
+        return {
+            name: await session.get(model, event[key])
+            for name, (model, key) in _ROWS[channel].items()
+        }
+
+
+async def _fresh_loaders(context: Context, channel: str, event: dict[str, Any]) -> None:
+    """Give this subscriber fresh loaders primed with the event's rows.
+
+    The rows are read once per event and process, after the commit, and shared by every
+    local subscriber through the delivered message itself; each subscriber still resolves
+    fields (and their permissions) with its own context. 1,000 subscribers cost four
+    statements per event instead of four thousand.
+    """
+    shared = event.get("_rows")
+    if shared is None:
+        shared = asyncio.ensure_future(_read_rows(context, channel, event))
+        event["_rows"] = shared
+    rows = await asyncio.shield(shared)
+    await context.refresh_reads()
+    for name, row in rows.items():
+        if row is not None:
+            getattr(context.loaders, name).prime(row.id, row)
+
+
 def _matches(event: dict[str, Any], item: int | None, warehouse: int | None) -> bool:
     return (item is None or event.get("itemId") == item) and (
         warehouse is None or event.get("warehouseId") == warehouse
@@ -111,7 +156,7 @@ class Subscription:
                 if not _matches(event, item, warehouse):
                     continue
                 context = info.context
-                await context.refresh_reads()
+                await _fresh_loaders(context, STOCK_CHANNEL, event)
                 movement = await context.loaders.movement.load(event["movementId"])
                 level = await context.loaders.stock_level.load(event["stockLevelId"])
                 yield StockEvent(
@@ -138,7 +183,7 @@ class Subscription:
                 if not _matches(event, wanted, None):
                     continue
                 context = info.context
-                await context.refresh_reads()
+                await _fresh_loaders(context, ITEMS_CHANNEL, event)
                 row = await context.loaders.item.load(event["itemId"])
                 yield ItemEvent(
                     kind=ItemEventKind(event["kind"]),
@@ -161,7 +206,7 @@ class Subscription:
                 if not _matches(event, None, warehouse):
                     continue
                 context = info.context
-                await context.refresh_reads()
+                await _fresh_loaders(context, LOW_STOCK_CHANNEL, event)
                 item = await context.loaders.item.load(event["itemId"])
                 place = await context.loaders.warehouse.load(event["warehouseId"])
                 if item is None or place is None:
