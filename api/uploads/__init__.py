@@ -1,0 +1,1 @@
+"""Image uploads: content-addressed storage, content sniffing, streaming size limits."""
