@@ -41,6 +41,7 @@ class Server:
 def serve(database_url: str, tmp: Path, **env: str) -> Iterator[Server]:
     """Start the server, wait for /readyz, stop it with SIGTERM afterwards."""
     port = free_port()
+    tmp.mkdir(parents=True, exist_ok=True)
     log = tmp / f"server-{port}.log"
     environment = {
         **os.environ,

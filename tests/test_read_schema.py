@@ -249,3 +249,19 @@ async def test_me_and_users(reader_client):
     await reader_client.login_as("admin")
     users = await reader_client.data("{ users(first: 10) { totalCount edges { node { email } } } }")
     assert users["users"]["totalCount"] == 4
+
+
+async def test_concurrent_loader_batches_share_one_session_safely(reader_client):
+    """Several loaders dispatch at once here; the Reader must serialise their batches."""
+    await reader_client.login_as("manager")
+    data = await reader_client.data(
+        """{ a: items(first: 50) { edges { node { category { parent { name } }
+               stockLevels { warehouse { code } item { sku } } movements(first: 2) {
+                 edges { node { actor { email } warehouse { code } } } } } } }
+             b: warehouses(first: 3) { edges { node { stockLevels(first: 20) {
+               edges { node { item { category { name } } warehouse { name } } } } } } }
+             c: movements(first: 30) { edges { node { item { sku } actor { role } } } } }"""
+    )
+    assert len(data["a"]["edges"]) == 50
+    assert all(len(e["node"]["stockLevels"]) == 3 for e in data["a"]["edges"])
+    assert len(data["c"]["edges"]) == 30
