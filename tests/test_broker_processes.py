@@ -13,15 +13,17 @@ from tests.queries import ADJUST, IDS
 from tests.server import serve
 from tests.test_subscriptions import STOCK_CHANGED, gql_http, login
 
-pytestmark = [pytest.mark.e2e, pytest.mark.postgres]
+# Two processes need a database server they can share: PostgreSQL only.
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.postgres,
+    pytest.mark.parametrize("backend", ["postgres"], indirect=True),
+]
 
 
 @pytest.fixture
-def pg_db(postgres_server, templates, request):
-    """A private seeded PostgreSQL database, whatever the backend parameter says."""
-    if request.getfixturevalue("backend") != "postgres":
-        pytest.skip("two processes need a shared server database: PostgreSQL only")
-    return request.getfixturevalue("seeded_db")
+def pg_db(seeded_db):
+    return seeded_db
 
 
 async def _round_trip(subscriber, publisher) -> float:
