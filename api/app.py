@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -52,6 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     else:
         persisted = PersistedQueryStore(settings.apq_cache_size)
+    extra: list[Any] = [metrics_extension(metrics)]
+    if settings.otel_enabled:
+        # Imported only when asked for: the otel extra is optional.
+        from strawberry.extensions.tracing import OpenTelemetryExtension
+
+        extra.append(OpenTelemetryExtension)
     schema = build_schema(
         limits=Limits(
             max_depth=settings.max_query_depth,
@@ -62,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         persisted=persisted,
         production=not settings.is_dev,
         introspection=settings.introspection_enabled,
-        extra_extensions=[metrics_extension(metrics)],
+        extra_extensions=extra,
         max_batch=settings.max_batch_operations,
     )
 

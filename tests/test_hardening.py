@@ -304,3 +304,27 @@ async def test_random_valid_queries_never_500_or_leak(prod_client, data):
         assert "Traceback" not in error["message"]
         code = error.get("extensions", {}).get("code")
         assert code != "INTERNAL_SERVER_ERROR", (query, error)
+
+
+_EXPORTER: Any = None
+
+
+async def test_opentelemetry_spans_when_enabled(shared_seeded_db):
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    global _EXPORTER
+    if _EXPORTER is None:  # a process gets one global tracer provider
+        _EXPORTER = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
+        trace.set_tracer_provider(provider)
+    exporter = _EXPORTER
+    exporter.clear()
+    async for client in _client_for(make_settings(shared_seeded_db.url, otel_enabled=True)):
+        await client.login_as("viewer")
+        await client.data("query Me { me { email } }")
+    names = {span.name for span in exporter.get_finished_spans()}
+    assert any("Me" in name or "GraphQL" in name for name in names), names
