@@ -328,3 +328,23 @@ async def test_opentelemetry_spans_when_enabled(shared_seeded_db):
         await client.data("query Me { me { email } }")
     names = {span.name for span in exporter.get_finished_spans()}
     assert any("Me" in name or "GraphQL" in name for name in names), names
+
+
+@pytest.mark.e2e
+async def test_sigterm_closes_subscriptions_with_service_restart(shared_seeded_db, tmp_path):
+    from tests import wsclient
+
+    with serve(shared_seeded_db.url, tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            login = await http.post("/graphql", json={"query": (
+                'mutation { login(email: "viewer@example.com", password: "viewer") '
+                "{ accessToken } }")})
+        ws = await wsclient.connect(server.ws_url)
+        await wsclient.init(ws, login.json()["data"]["login"]["accessToken"])
+        await wsclient.subscribe(ws, "1", "subscription { stockChanged { movement { delta } } }")
+        await asyncio.sleep(0.3)
+        server.process.send_signal(signal.SIGTERM)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 30)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1012  # "service restart": clients should reconnect
