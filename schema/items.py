@@ -2,23 +2,36 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, TypeVar, cast
 
 import strawberry
 
 from db import items, stock_queries
 from db.items import ItemFilterSpec, ItemOrderSpec, ItemSort
+from db.models import Category as CategoryRow
 from db.models import Item as ItemRow
 from db.models import StockLevel as StockLevelRow
 from schema.context import Context
 from schema.errors import UserError, bad_input
 from schema.ids import decode_id, decode_optional, to_global_id, try_decode
+from schema.loaders import Missing
 from schema.mutations import DeletePayload, run
 from schema.permissions import IsManager, IsViewer
-from schema.relay import After, Before, Connection, First, Last, Node, page_args, paged
+from schema.relay import (
+    After,
+    Before,
+    Connection,
+    First,
+    Last,
+    Node,
+    page_args,
+    paged,
+    selected_names,
+)
 
 if TYPE_CHECKING:
     from schema.categories import Category
@@ -89,6 +102,21 @@ class ItemOrder:
         )
 
 
+T = TypeVar("T")
+
+
+def _category_type(row: CategoryRow | None) -> CategoryRef | None:
+    from schema.categories import Category
+
+    return None if row is None else Category.from_row(row)
+
+
+def _level_types(levels: list[StockLevelRow], wanted: int | None) -> list[StockLevelRef]:
+    from schema.stock import StockLevel
+
+    return [StockLevel.from_row(lv) for lv in levels if wanted is None or lv.warehouse_id == wanted]
+
+
 def _sum(levels: list[StockLevelRow], available: bool) -> int:
     return sum(lv.on_hand - lv.reserved if available else lv.on_hand for lv in levels)
 
@@ -141,13 +169,18 @@ class Item(Node):
         return self.cost
 
     @strawberry.field(description="The category it belongs to.")
-    async def category(self, info: strawberry.Info[Context]) -> CategoryRef | None:
-        from schema.categories import Category
-
+    def category(self, info: strawberry.Info[Context]) -> CategoryRef | None:
+        # Synchronous when the list resolver prefetched it: an await per field is costly.
         if self.category_pk is None:
             return None
-        row = await info.context.loaders.category.load(self.category_pk)
-        return None if row is None else Category.from_row(row)
+        row = info.context.loaders.category.peek(self.category_pk)
+        if isinstance(row, Missing):
+            return cast(Any, self._category(info))
+        return _category_type(row)
+
+    async def _category(self, info: strawberry.Info[Context]) -> CategoryRef | None:
+        assert self.category_pk is not None
+        return _category_type(await info.context.loaders.category.load(self.category_pk))
 
     @strawberry.field(description="Its picture, if one is attached.")
     async def image(self, info: strawberry.Info[Context]) -> ImageRef | None:
@@ -158,34 +191,53 @@ class Item(Node):
         row = await info.context.loaders.image.load(self.image_pk)
         return None if row is None else Image.from_row(row)
 
+    def _levels(self, info: strawberry.Info[Context]) -> list[StockLevelRow] | Missing:
+        return info.context.loaders.stock_levels_by_item.peek(self.pk)
+
+    async def _load_levels(self, info: strawberry.Info[Context]) -> list[StockLevelRow]:
+        return await info.context.loaders.stock_levels_by_item.load(self.pk)
+
     @strawberry.field(description="Stock per warehouse, by warehouse.")
-    async def stock_levels(
+    def stock_levels(
         self,
         info: strawberry.Info[Context],
         warehouse_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this warehouse.")
         ] = None,
     ) -> list[StockLevelRef]:
-        from schema.stock import StockLevel
-
         wanted = decode_optional(warehouse_id, "Warehouse")
-        levels = await info.context.loaders.stock_levels_by_item.load(self.pk)
-        return [
-            StockLevel.from_row(lv) for lv in levels if wanted is None or lv.warehouse_id == wanted
-        ]
+        levels = self._levels(info)
+        if isinstance(levels, Missing):
+
+            async def later() -> list[StockLevelRef]:
+                return _level_types(await self._load_levels(info), wanted)
+
+            return cast(Any, later())
+        return _level_types(levels, wanted)
 
     @strawberry.field(description="Units on hand across all warehouses.")
-    async def total_on_hand(self, info: strawberry.Info[Context]) -> int:
-        return _sum(await info.context.loaders.stock_levels_by_item.load(self.pk), False)
+    def total_on_hand(self, info: strawberry.Info[Context]) -> int:
+        return self._total(info, lambda levels: _sum(levels, False))
 
     @strawberry.field(description="Units on hand and not reserved, across all warehouses.")
-    async def total_available(self, info: strawberry.Info[Context]) -> int:
-        return _sum(await info.context.loaders.stock_levels_by_item.load(self.pk), True)
+    def total_available(self, info: strawberry.Info[Context]) -> int:
+        return self._total(info, lambda levels: _sum(levels, True))
 
     @strawberry.field(description="Whether total available is at or below the reorder point.")
-    async def low_stock(self, info: strawberry.Info[Context]) -> bool:
-        levels = await info.context.loaders.stock_levels_by_item.load(self.pk)
-        return _sum(levels, True) <= self.reorder_point
+    def low_stock(self, info: strawberry.Info[Context]) -> bool:
+        return self._total(info, lambda levels: _sum(levels, True) <= self.reorder_point)
+
+    def _total(
+        self, info: strawberry.Info[Context], compute: Callable[[list[StockLevelRow]], T]
+    ) -> T:
+        levels = self._levels(info)
+        if isinstance(levels, Missing):
+
+            async def later() -> T:
+                return compute(await self._load_levels(info))
+
+            return cast(Any, later())
+        return compute(levels)
 
     @strawberry.field(description="Its stock ledger, newest first.")
     async def movements(
@@ -254,7 +306,24 @@ class ItemQuery:
             lambda: reader(items.list_items, spec, order, args),
             convert,
             lambda: reader(items.count_items, spec),
+            prefetch=lambda rows: prefetch_items(info, rows),
         )
+
+
+LEVEL_FIELDS = {"stockLevels", "totalOnHand", "totalAvailable", "lowStock"}
+
+
+async def prefetch_items(info: strawberry.Info[Context], rows: list[ItemRow]) -> None:
+    """One batch per level of the selection for the whole page, before any item resolves."""
+    names, loaders = selected_names(info), info.context.loaders
+    if "category" in names:
+        await loaders.category.load_many(list({r.category_id for r in rows if r.category_id}))
+    if names & LEVEL_FIELDS:
+        groups = await loaders.stock_levels_by_item.load_many([r.id for r in rows])
+        if "warehouse" in names:
+            await loaders.warehouse.load_many(
+                list({lv.warehouse_id for group in groups for lv in group})
+            )
 
 
 # ---------------------------------------------------------------- mutations

@@ -24,19 +24,26 @@ from db.session import Reader
 K = TypeVar("K")
 V = TypeVar("V")
 
+class Missing:
+    """Marker: the loader has not got this key yet."""
+
+
+MISSING = Missing()
+
 BatchFn = Callable[[AsyncSession, Sequence[K]], Awaitable[list[V]]]
 
 
 class Loader(Generic[K, V]):
     """A typed DataLoader whose batches run through the Reader, one at a time."""
 
-    __slots__ = ("_loader",)
+    __slots__ = ("_cache", "_loader")
 
     def __init__(self, reader: Reader, fn: BatchFn[K, V]) -> None:
         async def batch(keys: list[K]) -> list[V]:
             return await reader(fn, keys)
 
-        self._loader = DataLoader(batch_load_fn=batch)
+        self._cache: dict[Any, Any] = {}
+        self._loader = DataLoader(batch_load_fn=batch, cache_map=self._cache)
 
     async def load(self, key: K) -> V:
         result: V = await self._loader.load(key)
@@ -48,6 +55,14 @@ class Loader(Generic[K, V]):
 
     def prime(self, key: K, value: V) -> None:
         self._loader.prime(key, value)
+
+    def peek(self, key: K) -> V | Missing:
+        """The value if already loaded, without awaiting: lets resolvers stay synchronous."""
+        future = self._cache.get(key)
+        if future is None or not future.done() or future.cancelled() or future.exception():
+            return MISSING
+        value: V = future.result()
+        return value
 
     def clear_all(self) -> None:
         self._loader.clear_all()

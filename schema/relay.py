@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
@@ -66,16 +66,39 @@ def page_args(
         raise bad_input(str(exc)) from None
 
 
+def selected_names(info: Any) -> set[str]:
+    """Every field name selected below the current field (fragments included)."""
+    names: set[str] = set()
+
+    def walk(selections: Any) -> None:
+        for selection in selections or ():
+            name = getattr(selection, "name", None)
+            if name:
+                names.add(name)
+            walk(getattr(selection, "selections", None))
+
+    for field in info.selected_fields:
+        walk(field.selections)
+    return names
+
+
 async def paged(
     fetch: Callable[[], Awaitable[Page[R]]],
     convert: Callable[[R], T],
     count_total: Callable[[], Awaitable[int]],
+    prefetch: Callable[[list[R]], Awaitable[None]] | None = None,
 ) -> Connection[T]:
-    """Run a page query and wrap it as a connection; bad cursors become input errors."""
+    """Run a page query and wrap it as a connection; bad cursors become input errors.
+
+    ``prefetch`` loads what the selection will need for the whole page up front, so nested
+    resolvers find it in their loaders and stay synchronous.
+    """
     try:
         page = await fetch()
     except PaginationError as exc:
         raise bad_input(str(exc)) from None
+    if prefetch is not None and page.nodes:
+        await prefetch(page.nodes)
     edges = [
         Edge(cursor=cursor, node=convert(row))
         for row, cursor in zip(page.nodes, page.cursors, strict=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated, TypeAlias
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, cast
 
 import strawberry
 
@@ -18,6 +18,7 @@ from db.models import StockMovement as StockMovementRow
 from schema.context import Context
 from schema.errors import CodedError, UserError, user_errors
 from schema.ids import decode_optional, to_global_id, try_decode
+from schema.loaders import Missing
 from schema.mutations import run
 from schema.permissions import IsClerk, IsViewer
 from schema.relay import After, Before, Connection, First, Last, Node, page_args, paged
@@ -83,12 +84,23 @@ class StockLevel(Node):
         )
 
     @strawberry.field(description="The item.")
-    async def item(self, info: strawberry.Info[Context]) -> ItemRef:
-        return await _item(info, self.item_pk)
+    def item(self, info: strawberry.Info[Context]) -> ItemRef:
+        from schema.items import Item
+
+        row = info.context.loaders.item.peek(self.item_pk)
+        if isinstance(row, Missing) or row is None:
+            return cast(Any, _item(info, self.item_pk))
+        return Item.from_row(row)
 
     @strawberry.field(description="The warehouse.")
-    async def warehouse(self, info: strawberry.Info[Context]) -> WarehouseRef:
-        return await _warehouse(info, self.warehouse_pk)
+    def warehouse(self, info: strawberry.Info[Context]) -> WarehouseRef:
+        # Synchronous when already loaded (the usual case: a handful of warehouses).
+        from schema.warehouses import Warehouse
+
+        row = info.context.loaders.warehouse.peek(self.warehouse_pk)
+        if isinstance(row, Missing) or row is None:
+            return cast(Any, _warehouse(info, self.warehouse_pk))
+        return Warehouse.from_row(row)
 
 
 @strawberry.type(description="One row of the stock ledger: a change to one stock level.")
