@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 
@@ -42,6 +43,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
         upgrade(settings.database_url)
     host, port = args.host, args.port
+    if settings.jwt_secret and "STOCKROOM_JWT_SECRET" not in os.environ:
+        # The dev secret generated above must be the one every worker uses.
+        os.environ["STOCKROOM_JWT_SECRET"] = settings.jwt_secret
     print(f"Stockroom on http://{host}:{port}")
     if settings.graphiql_enabled:
         print(f"  GraphiQL:  http://{host}:{port}/graphql")
