@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -43,6 +44,13 @@ async def login(server, role: str) -> str:
         server, "mutation($e: String!, $p: String!) { login(email: $e, password: $p) "
         "{ accessToken } }", {"e": f"{role}@example.com", "p": role})
     return data["login"]["accessToken"]
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
 
 
 @pytest.fixture
@@ -207,6 +215,7 @@ async def test_header_auth_and_token_expiry_closes_socket(seeded_db, tmp_path):
 async def test_500_subscribers_all_receive(server, record_property):
     clerk = await login(server, "clerk")
     items, [(wh, _), *_] = await ids(server, clerk)
+    rss_before = _rss_kib(server.process.pid)
     sockets = []
     for n in range(500):
         ws = await wsclient.connect(server.ws_url)
@@ -214,6 +223,9 @@ async def test_500_subscribers_all_receive(server, record_property):
         await wsclient.subscribe(ws, str(n), STOCK_CHANGED, {"item": items[0]})
         sockets.append(ws)
     await asyncio.sleep(1)
+    per_socket = (_rss_kib(server.process.pid) - rss_before) / 500
+    record_property("kib_per_subscriber", round(per_socket, 1))
+    print(f"500 subscribers: {per_socket:.1f} KiB of server RSS each")
     started = time.perf_counter()
     await gql_http(server, ADJUST, adjust(items[0], wh, 1), token=clerk)
     events = await asyncio.gather(*(asyncio.wait_for(wsclient.receive(ws), 60) for ws in sockets))
