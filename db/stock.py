@@ -382,6 +382,21 @@ async def _claim_key(
     return record
 
 
+async def _claim(
+    session: AsyncSession,
+    user_id: int,
+    key: str | None,
+    operation: str,
+    payload: dict[str, Any],
+    prefix: Sequence[str],
+) -> IdempotencyRecord | None:
+    """The earlier record to replay for this key, or None to go ahead (and no key: None)."""
+    if key is None:
+        return None
+    digest = request_hash(operation, payload)
+    return await _claim_key(session, user_id, key, operation, digest, prefix)
+
+
 async def _remember(session: AsyncSession, user_id: int, key: str, result: dict[str, Any]) -> None:
     await session.execute(
         update(IdempotencyRecord)
@@ -430,24 +445,19 @@ async def adjust_stock(
         )
     _check_text(request.reason, prefix, "reason")
     _check_text(request.reference, prefix, "reference")
-    if request.idempotency_key is not None:
-        digest = request_hash(
-            "adjustStock",
-            {
-                "item": request.item_id,
-                "warehouse": request.warehouse_id,
-                "delta": request.delta,
-                "kind": request.kind.value,
-                "reason": request.reason,
-                "reference": request.reference,
-            },
-        )
-        record = await _claim_key(
-            session, actor_id, request.idempotency_key, "adjustStock", digest, prefix
-        )
-        if record is not None:
-            levels, movements = await _levels_and_movements(session, record.result)
-            return StockResult(levels[0], movements[0])
+    payload = {
+        "item": request.item_id,
+        "warehouse": request.warehouse_id,
+        "delta": request.delta,
+        "kind": request.kind.value,
+        "reason": request.reason,
+        "reference": request.reference,
+    }
+    key = request.idempotency_key
+    record = await _claim(session, actor_id, key, "adjustStock", payload, prefix)
+    if record is not None:
+        levels, movements = await _levels_and_movements(session, record.result)
+        return StockResult(levels[0], movements[0])
     item = await _item(session, request.item_id, prefix)
     warehouse = await _warehouse(session, request.warehouse_id, prefix, "warehouseId")
     await _expire_for_level(session, item.id, warehouse.id, item.reorder_point)
@@ -499,23 +509,17 @@ async def set_stock_count(
     if expected_on_hand is not None:
         check_quantity(expected_on_hand, prefix, "expectedOnHand", allow_zero=True)
     _check_text(reason, prefix, "reason")
-    if idempotency_key is not None:
-        digest = request_hash(
-            "setStockCount",
-            {
-                "item": item_id,
-                "warehouse": warehouse_id,
-                "counted": counted,
-                "expected": expected_on_hand,
-                "reason": reason,
-            },
-        )
-        record = await _claim_key(
-            session, actor_id, idempotency_key, "setStockCount", digest, prefix
-        )
-        if record is not None:
-            levels, movements = await _levels_and_movements(session, record.result)
-            return StockResult(levels[0], movements[0])
+    payload = {
+        "item": item_id,
+        "warehouse": warehouse_id,
+        "counted": counted,
+        "expected": expected_on_hand,
+        "reason": reason,
+    }
+    record = await _claim(session, actor_id, idempotency_key, "setStockCount", payload, prefix)
+    if record is not None:
+        levels, movements = await _levels_and_movements(session, record.result)
+        return StockResult(levels[0], movements[0])
     item = await _item(session, item_id, prefix)
     warehouse = await _warehouse(session, warehouse_id, prefix, "warehouseId")
     await _expire_for_level(session, item.id, warehouse.id, item.reorder_point)
@@ -573,23 +577,17 @@ async def transfer_stock(
         raise ServiceError(
             ErrorCode.INVALID, "Source and destination must differ", _field(prefix, "toWarehouseId")
         )
-    if idempotency_key is not None:
-        digest = request_hash(
-            "transferStock",
-            {
-                "item": item_id,
-                "from": from_warehouse_id,
-                "to": to_warehouse_id,
-                "quantity": quantity,
-                "reference": reference,
-            },
-        )
-        record = await _claim_key(
-            session, actor_id, idempotency_key, "transferStock", digest, prefix
-        )
-        if record is not None:
-            levels, movements = await _levels_and_movements(session, record.result)
-            return TransferResult(levels[0], levels[1], movements)
+    payload = {
+        "item": item_id,
+        "from": from_warehouse_id,
+        "to": to_warehouse_id,
+        "quantity": quantity,
+        "reference": reference,
+    }
+    record = await _claim(session, actor_id, idempotency_key, "transferStock", payload, prefix)
+    if record is not None:
+        levels, movements = await _levels_and_movements(session, record.result)
+        return TransferResult(levels[0], levels[1], movements)
     item = await _item(session, item_id, prefix)
     source_wh = await _warehouse(session, from_warehouse_id, prefix, "fromWarehouseId")
     target_wh = await _warehouse(session, to_warehouse_id, prefix, "toWarehouseId")
@@ -660,24 +658,18 @@ async def reserve_stock(
         raise ServiceError(
             ErrorCode.INVALID, "expiresAt must be in the future", _field(prefix, "expiresAt")
         )
-    if idempotency_key is not None:
-        digest = request_hash(
-            "reserveStock",
-            {
-                "item": item_id,
-                "warehouse": warehouse_id,
-                "quantity": quantity,
-                "reference": reference,
-                "expiresAt": expires_at.isoformat() if expires_at else None,
-            },
-        )
-        record = await _claim_key(
-            session, actor_id, idempotency_key, "reserveStock", digest, prefix
-        )
-        if record is not None:
-            reservation = await session.get_one(Reservation, record.result["reservation"])
-            levels, movements = await _levels_and_movements(session, record.result)
-            return ReservationResult(reservation, levels[0], movements[0])
+    payload = {
+        "item": item_id,
+        "warehouse": warehouse_id,
+        "quantity": quantity,
+        "reference": reference,
+        "expiresAt": expires_at.isoformat() if expires_at else None,
+    }
+    record = await _claim(session, actor_id, idempotency_key, "reserveStock", payload, prefix)
+    if record is not None:
+        reservation = await session.get_one(Reservation, record.result["reservation"])
+        levels, movements = await _levels_and_movements(session, record.result)
+        return ReservationResult(reservation, levels[0], movements[0])
     item = await _item(session, item_id, prefix)
     warehouse = await _warehouse(session, warehouse_id, prefix, "warehouseId")
     if item.archived:
