@@ -25,7 +25,7 @@ class Reader:
         self._factory = factory
         self._session: AsyncSession | None = None
         self._lock = asyncio.Lock()
-        self.statements = 0
+        self._closed = False
 
     async def __call__(
         self,
@@ -34,6 +34,10 @@ class Reader:
         **kwargs: P.kwargs,
     ) -> T:
         async with self._lock:
+            if self._closed:
+                # A stray batch after the response (a sibling field already failed):
+                # its result is discarded, so refuse rather than reopen a session.
+                raise RuntimeError("the request is finished")
             if self._session is None:
                 self._session = self._factory()
             return await fn(self._session, *args, **kwargs)
@@ -44,9 +48,12 @@ class Reader:
                 await self._session.rollback()
 
     async def close(self) -> None:
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        # Under the lock: a batch still running must finish before its session closes.
+        async with self._lock:
+            self._closed = True
+            session, self._session = self._session, None
+            if session is not None:
+                await session.close()
 
 
 EventSink = list[dict[str, Any]]

@@ -265,3 +265,22 @@ async def test_concurrent_loader_batches_share_one_session_safely(reader_client)
     assert len(data["a"]["edges"]) == 50
     assert all(len(e["node"]["stockLevels"]) == 3 for e in data["a"]["edges"])
     assert len(data["c"]["edges"]) == 30
+
+
+async def test_a_failing_root_field_does_not_break_sibling_loader_batches(reader_client):
+    """data becomes null at once; sibling batches still running must not hit a closed session."""
+    await reader_client.login_as("viewer")
+    for _ in range(5):
+        body = await reader_client.execute(
+            "{ " + " ".join(
+                f"g{i}: items(first: 50, after: null) {{ edges {{ node {{ category {{ name }} "
+                "stockLevels { onHand warehouse { code } } movements(first: 2) "
+                "{ totalCount } } } }"
+                for i in range(4)
+            ) + " bad: items(first: 101) { totalCount } }"
+        )
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    # and the app still answers normally afterwards
+    ok = await reader_client.data("{ items(first: 3) { totalCount } }")
+    assert ok["items"]["totalCount"] == 250
