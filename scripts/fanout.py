@@ -96,8 +96,8 @@ def main() -> None:
             row = asyncio.run(measure(postgres.url, broker, tmp / broker.split(":")[0], count))
             print(row, flush=True)
     finally:
-        postgres.stop()
-        redis.stop()
+        postgres.close()
+        redis.close()
 
 
 if __name__ == "__main__":
