@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from api.auth import AuthService
 from api.bodylimit import BodyLimitMiddleware
 from api.broker import create_broker
+from api.deps import RateLimited, rate_limited_response
 from api.docs_ui import mount_static, swagger_ui_response
 from api.graphql import MultipartCsrfGuard, graphql_router
 from api.observability import (
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(MultipartCsrfGuard)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
+    app.add_exception_handler(RateLimited, rate_limited_response)
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(upload_routes.router)

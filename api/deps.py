@@ -6,8 +6,9 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, status
+from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.requests import HTTPConnection
+from starlette.requests import HTTPConnection, Request
 
 from api.auth import AuthFailure, bearer_token
 from api.passwords import hash_password
@@ -79,6 +80,21 @@ async def authenticate(context: Context, state: AppState, header: str | None) ->
         context.user, context.auth_error = None, str(failure)
 
 
+class RateLimited(Exception):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__("rate limit exceeded")
+        self.retry_after = int(retry_after)
+
+
+async def rate_limited_response(_request: Request, exc: Exception) -> JSONResponse:
+    """A GraphQL-shaped 429, so clients read it like any other error."""
+    assert isinstance(exc, RateLimited)
+    body = {"errors": [{"message": f"Rate limit exceeded: retry in {exc.retry_after} s",
+                        "extensions": {"code": "RATE_LIMITED",
+                                       "retryAfter": exc.retry_after}}]}
+    return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after)})
+
+
 def client_key(connection: HTTPConnection) -> str:
     return connection.client.host if connection.client else "unknown"
 
@@ -99,12 +115,7 @@ async def get_context(connection: HTTPConnection, state: StateDep) -> AsyncItera
         retry_after = await state.limiter.request(key)
         if retry_after is not None:
             await context.close()
-            raise HTTPException(
-                status.HTTP_429_TOO_MANY_REQUESTS,
-                detail={"errors": [{"message": "Rate limit exceeded",
-                                    "extensions": {"code": "RATE_LIMITED"}}]},
-                headers={"Retry-After": str(int(retry_after))},
-            )
+            raise RateLimited(retry_after)
     if connection.scope["type"] == "websocket":
         await context.reader.reset()  # a socket may idle for hours: hold no connection
     try:

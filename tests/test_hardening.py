@@ -206,6 +206,7 @@ async def test_rate_limit_trips_and_recovers(shared_seeded_db):
         assert [r.status_code for r in statuses[:5]] == [200] * 5
         assert statuses[5].status_code == 429
         assert int(statuses[5].headers["retry-after"]) >= 1
+        assert statuses[5].json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
         await asyncio.sleep(2.1)
         assert (await client.http.post("/graphql", json={"query": "{ __typename }"})
                 ).status_code == 200
