@@ -120,6 +120,8 @@ def _run(cmd: list[str], what: str, log: Path | None = None) -> None:
 class PostgresServer:
     root: Path
     port: int = field(default_factory=free_port)
+    # Extra server settings (`-c name=value`), e.g. the benchmark's pg_stat_statements.
+    settings: tuple[str, ...] = ()
 
     @property
     def data(self) -> Path:
@@ -156,6 +158,7 @@ class PostgresServer:
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=300"
         )
+        options += "".join(f" -c {setting}" for setting in self.settings)
         pg_ctl = [_need_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.log)]
         _run(
             _as_postgres([*pg_ctl, "-o", options, "-w", "-t", "60", "start"]),
@@ -186,8 +189,8 @@ class PostgresServer:
         return self.url_for(name)
 
 
-def start_postgres() -> PostgresServer:
-    server = PostgresServer(Path(tempfile.mkdtemp(prefix="stockroom-pg-")))
+def start_postgres(settings: tuple[str, ...] = ()) -> PostgresServer:
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="stockroom-pg-")), settings=settings)
     if os.geteuid() == 0:
         os.chmod(server.root, 0o755)
     try:

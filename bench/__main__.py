@@ -1,0 +1,72 @@
+"""``python -m bench`` (``make bench``): Stockroom against its peers, one table of ratios."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _ensure_wrk() -> None:
+    """wrk comes from Debian's package; install it when missing and we may."""
+    if shutil.which("wrk"):
+        return
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    if shutil.which("apt-get") is None or (sudo and shutil.which("sudo") is None):
+        sys.exit("wrk is missing: install Debian's `wrk` package")
+    print("installing wrk ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run([*sudo, "apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env)
+
+
+def _raise_file_limit() -> None:
+    # W4 holds a thousand sockets in this process and a thousand in the server (inherits it).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="seconds and small data: a smoke test of the harness"
+    )
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--seconds", type=float, help="per round")
+    parser.add_argument("--subscribers", type=int, help="W4 subscribers")
+    parser.add_argument(
+        "--no-postgraphile",
+        dest="postgraphile",
+        action="store_false",
+        default=None,
+        help="skip the PostGraphile peer (and its npm install)",
+    )
+    parser.add_argument("--postgraphile", dest="postgraphile", action="store_true")
+    parser.add_argument("--out", type=Path, help="markdown report (default bench/results/)")
+    args = parser.parse_args(argv)
+
+    from bench.runner import Options, run
+
+    overrides = {
+        name: value
+        for name in ("rounds", "seconds", "subscribers", "postgraphile")
+        if (value := getattr(args, name)) is not None
+    }
+    default_out = RESULTS / ("quick.md" if args.quick else "latest.md")
+    overrides["out"] = args.out or default_out
+    options = Options.quick_defaults(**overrides) if args.quick else Options(**overrides)
+    _ensure_wrk()
+    _raise_file_limit()
+    print(run(options))
+    print(f"written to {options.out}")
+
+
+if __name__ == "__main__":
+    main()

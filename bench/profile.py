@@ -1,0 +1,158 @@
+"""Profile `stockroom serve` under one workload: py-spy samples while wrk drives the load.
+
+    .venv/bin/python -m bench.profile W1 [--seconds 15]
+
+Prints where the server's time goes: inclusive share per module group and per function, and
+the top functions by self time. Needs py-spy (``pip install py-spy``) and ptrace rights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections import Counter
+from pathlib import Path
+
+from bench import load
+from bench.database import FULL, prepare
+from bench.runner import W1, W2, W3, _body, _login
+from bench.servers import stockroom
+from schema.ids import to_global_id
+
+# Where a frame's file lives decides its group; the first match wins.
+GROUPS = (
+    ("stockroom", ("/work/", "/api/", "/schema/", "/db/")),
+    ("strawberry", ("strawberry/",)),
+    ("graphql-core", ("graphql/",)),
+    ("sqlalchemy", ("sqlalchemy/",)),
+    ("asyncpg", ("asyncpg/",)),
+    ("aiodataloader", ("aiodataloader",)),
+    ("starlette/fastapi", ("starlette/", "fastapi/")),
+    ("uvicorn", ("uvicorn/",)),
+    ("jose/crypto", ("jose/", "cryptography/")),
+    ("orjson/json", ("orjson", "json/")),
+    ("asyncio", ("asyncio/",)),
+)
+
+
+def _group(frame: str) -> str:
+    for name, needles in GROUPS:
+        if any(needle in frame for needle in needles):
+            if name == "stockroom" and "site-packages" in frame:
+                continue
+            return name
+    return "other"
+
+
+def summarise(collapsed: str, top: int = 25) -> str:
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    groups: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        if not any("asyncio/runners.py" in frame for frame in frames):
+            continue  # only the event loop's thread: the rest are idle pool workers
+        total += count
+        for frame in set(frames):
+            inclusive[frame] += count
+        own[frames[-1]] += count
+        groups[_group(frames[-1])] += count
+    if total == 0:
+        return "no samples"
+
+    def share(n: int) -> str:
+        return f"{100 * n / total:5.1f}%"
+
+    lines = [f"{total} samples of the event loop thread", "", "self time by library:"]
+    lines += [f"  {share(n)}  {name}" for name, n in groups.most_common()]
+    lines += ["", "inclusive (top):"]
+    lines += [f"  {share(n)}  {frame}" for frame, n in inclusive.most_common(top)]
+    lines += ["", "self (top):"]
+    lines += [f"  {share(n)}  {frame}" for frame, n in own.most_common(top)]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("workload", choices=("W1", "W2", "W3"))
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        sys.exit("py-spy is not installed: .venv/bin/pip install py-spy")
+
+    dataset = prepare(FULL)
+    tmp = Path(tempfile.mkdtemp(prefix="stockroom-profile-"))
+    server = stockroom(dataset.url, tmp)
+    try:
+        token = _login(server)
+        if args.workload == "W1":
+            bodies = [_body(W1, {"first": 100})]
+        elif args.workload == "W2":
+            bodies = [_body(W2, {"id": to_global_id("Item", i)}) for i in dataset.item_ids[:200]]
+        else:
+            bodies = [
+                _body(
+                    W3,
+                    {
+                        "input": {
+                            "itemId": to_global_id("Item", item),
+                            "warehouseId": to_global_id("Warehouse", warehouse),
+                            "delta": 1,
+                            "kind": "RECEIPT",
+                        }
+                    },
+                )
+                for _, item, warehouse in dataset.hot_levels
+            ]
+        headers = {"Authorization": f"Bearer {token}"}
+        url = server.url + "/graphql"
+        load.run(url, bodies, seconds=3, connections=args.connections, headers=headers)
+        results: list[load.Result] = []
+        driver = threading.Thread(
+            target=lambda: results.append(
+                load.run(
+                    url,
+                    bodies,
+                    seconds=args.seconds + 2,
+                    connections=args.connections,
+                    headers=headers,
+                )
+            )
+        )
+        driver.start()
+        raw = tmp / "profile.txt"
+        record = [
+            spy,
+            "record",
+            "--pid",
+            str(server.process.pid),
+            "--duration",
+            str(args.seconds),
+            "--format",
+            "raw",
+            "-o",
+            str(raw),
+        ]
+        subprocess.run(record, check=True, capture_output=True)
+        driver.join()
+        print(f"{args.workload}: {results[0].rps:.0f} req/s while sampled (py-spy slows it)")
+        print(summarise(raw.read_text()))
+    finally:
+        server.stop()
+        dataset.server.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""The markdown report: one table of cases with ratios, W4, and the targets."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bench.fanout import FanoutResult
+from bench.peers import postgraphile
+from bench.servers import Server
+
+if TYPE_CHECKING:
+    from bench.database import Dataset
+    from bench.runner import Case, Options
+
+FLOOR_PEERS = {"floor: json_agg", "floor", "bare UPDATE"}
+PGL = "PostGraphile 5"
+
+
+def _cpu() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
+
+
+def _postgres_version() -> str:
+    from tests.services import pg_bin
+
+    binary = pg_bin("postgres")
+    if binary is None:
+        return "PostgreSQL"
+    done = subprocess.run([binary, "--version"], capture_output=True, text=True, check=False)
+    return done.stdout.strip().replace("postgres (PostgreSQL)", "PostgreSQL")
+
+
+def _ratio(value: float, base: float | None) -> str:
+    return f"{value / base:.2f}×" if base else "–"
+
+
+def _rps(case: Case | None) -> float | None:
+    return case.median("rps") if case is not None and case.results else None
+
+
+def _find(cases: list[Case], workload: str, peers: set[str]) -> Case | None:
+    for case in cases:
+        if case.workload == workload and case.peer in peers and case.results:
+            return case
+    return None
+
+
+def table(cases: list[Case]) -> list[str]:
+    lines = [
+        "| workload | peer | req/s | p50 ms | p99 ms | SQL/req | RSS MiB | × floor "
+        "| × PostGraphile | failed |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for case in cases:
+        if not case.results:
+            lines.append(
+                f"| {case.workload} | {case.peer} | {case.unavailable or 'n/a'} | | | | | | | |"
+            )
+            continue
+        rps = case.median("rps")
+        if rps == 0:
+            lines.append(
+                f"| {case.workload} | {case.peer} | 0 (no request finished within "
+                "a round) | | | | | | | |"
+            )
+            continue
+        floor = _rps(_find(cases, case.workload, FLOOR_PEERS))
+        pgl = _rps(_find(cases, case.workload, {PGL}))
+        sql = f"{case.sql_per_request:.1f}" if case.sql_per_request is not None else "–"
+        failed = sum(r.failed for r in case.results)
+        lines.append(
+            f"| {case.workload} | {case.peer} | {rps:,.0f} | {case.median('p50_ms'):.1f} "
+            f"| {case.median('p99_ms'):.1f} | {sql} | {case.rss_mib:.0f} "
+            f"| {_ratio(rps, floor)} | {_ratio(rps, pgl)} | {failed} |"
+        )
+    return lines
+
+
+def targets(cases: list[Case], w4: FanoutResult | str) -> list[str]:
+    def verdict(ok: bool | None) -> str:
+        return "n/a" if ok is None else ("met" if ok else "**not met**")
+
+    lines = ["| target | measured | verdict |", "|---|---|---|"]
+    ours = {c.workload: c for c in cases if c.peer == "Stockroom" and c.results}
+    small = [c for c in ours.values() if c.workload.startswith("W1")]
+    sqls = [c.sql_per_request for c in small if c.sql_per_request is not None]
+    if sqls:
+        shown = ", ".join(
+            f"{c.workload.split('(')[1].rstrip(')')}: {c.sql_per_request:.1f}" for c in small
+        )
+        lines.append(
+            f"| SQL per W1 request constant and ≤ 4 | {shown} "
+            f"| {verdict(max(sqls) <= 4 and max(sqls) == min(sqls))} |"
+        )
+    for workload, base_peers, wanted, label in (
+        ("W1 items(first: 100)", {PGL}, 1.0, "W1 ≥ 1.0× PostGraphile req/s"),
+        ("W2 item(id)", {PGL}, 1.0, "W2 ≥ 1.0× PostGraphile req/s"),
+        ("W3 adjustStock", {"bare UPDATE"}, 0.5, "W3 ≥ 0.5× bare UPDATE req/s"),
+    ):
+        ours_rps = _rps(ours.get(workload))
+        base = _rps(_find(cases, workload, base_peers))
+        if ours_rps is None or base is None:
+            lines.append(f"| {label} | – | n/a |")
+        else:
+            ratio = ours_rps / base
+            lines.append(f"| {label} | {ratio:.2f}× | {verdict(ratio >= wanted)} |")
+    w3 = ours.get("W3 adjustStock")
+    if w3 is not None and w3.lost is not None:
+        lines.append(
+            f"| W3 zero lost updates | {w3.lost} lost of {w3.verified:,} adjustments "
+            f"checked against the ledger | {verdict(w3.lost == 0)} |"
+        )
+    if isinstance(w4, FanoutResult):
+        lines.append(
+            f"| W4 p99 < 250 ms, 1,000 subscribers | {w4.p99_ms:.0f} ms with "
+            f"{w4.subscribers:,} | {verdict(w4.p99_ms < 250 and w4.subscribers >= 1000)} |"
+        )
+    return lines
+
+
+def render(
+    cases: list[Case],
+    w4: FanoutResult | str,
+    dataset: Dataset,
+    options: Options,
+    servers: dict[str, Server | str],
+    *,
+    seconds: float,
+) -> str:
+    counts = dataset.counts
+    pgl = servers.get("postgraphile")
+    pgl_version = f"PostGraphile {postgraphile.version()}" if isinstance(pgl, Server) else str(pgl)
+    mode = " (--quick: a smoke run, not a measurement)" if options.quick else ""
+    lines = [
+        f"# Stockroom benchmark{mode}",
+        "",
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC · {_cpu()}, {os.cpu_count()} cores · "
+        f"Python {platform.python_version()} · {_postgres_version()} · {pgl_version}",
+        "",
+        f"Data: {counts['items']:,} items, {counts['categories']} categories, "
+        f"{counts['warehouses']} warehouses, {counts['stock_levels']:,} stock levels, "
+        f"{counts['stock_movements']:,} movements. Load: wrk, 1 thread, "
+        f"{options.connections} connections, {options.seconds:g} s per round after a "
+        f"{options.warmup:g} s warm-up; median of {options.rounds} round(s), peers "
+        "interleaved; servers pinned to the first core, wrk to the last. SQL/req counts "
+        "statements in pg_stat_statements over sequential requests, without BEGIN/COMMIT. "
+        "Stockroom runs `stockroom serve` with STOCKROOM_ENV=prod and a bearer token; "
+        "W3 writes to 100 hot stock levels.",
+        "",
+        *table(cases),
+        "",
+        "## W4: subscription fan-out",
+        "",
+    ]
+    if isinstance(w4, FanoutResult):
+        lines += [
+            "| subscribers | events | p50 ms | p99 ms | last ms | RSS per subscriber |",
+            "|--:|--:|--:|--:|--:|--:|",
+            f"| {w4.subscribers:,} | {w4.events} | {w4.p50_ms:.0f} | {w4.p99_ms:.0f} "
+            f"| {w4.last_ms:.0f} | {w4.kib_per_subscriber:.0f} KiB |",
+            "",
+            "Time from sending `adjustStock` (one `stockChanged` subscription per WebSocket, "
+            "graphql-transport-ws, memory broker) to each subscriber's `next` message.",
+        ]
+    else:
+        lines.append(f"W4 {w4}")
+    lines += [
+        "",
+        "## Targets",
+        "",
+        *targets(cases, w4),
+        "",
+        f"Run took {seconds / 60:.1f} min.",
+        "",
+    ]
+    return "\n".join(lines)
