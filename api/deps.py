@@ -19,15 +19,20 @@ from api.uploads.receive import GraphQLImageUploads
 from schema.context import Context, Viewer
 
 
-def get_state(connection: HTTPConnection) -> AppState:
+def app_state(connection: HTTPConnection) -> AppState:
     state: AppState = connection.app.state.stockroom
     return state
+
+
+async def get_state(connection: HTTPConnection) -> AppState:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a hop per request.
+    return app_state(connection)
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 

@@ -19,7 +19,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.types.unset import UNSET, UnsetType
 
-from api.deps import authenticate, get_context, get_state
+from api.deps import app_state, authenticate, get_context
 from api.docs_ui import graphiql_response
 from api.settings import Settings
 from schema.context import Context
@@ -48,7 +48,7 @@ class StockroomRouter(GraphQLRouter[Context, None]):
         if header is not None:
             request = context.request
             assert request is not None
-            await authenticate(context, get_state(request), header)
+            await authenticate(context, app_state(request), header)
             await context.reader.reset()
         if context.user is None:
             raise ConnectionRejectionError(
