@@ -96,6 +96,7 @@ def stockroom(database_url: str, tmp: Path, **settings: str) -> Server:
     port = free_port()
     env = {
         **os.environ,
+        "PYTHONPATH": str(ROOT),  # this checkout, whatever the venv installed
         "STOCKROOM_ENV": "prod",
         "STOCKROOM_DATABASE_URL": database_url,
         "STOCKROOM_JWT_SECRET": JWT_SECRET,
