@@ -6,7 +6,7 @@ import warnings
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import SAWarning
+from sqlalchemy.exc import DisconnectionError, SAWarning
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
@@ -27,11 +27,23 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True)
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2)
     engine = _create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         _configure_sqlite(engine)
+    else:
+        _drop_closed_connections(engine)
     return engine
+
+
+def _drop_closed_connections(engine: AsyncEngine) -> None:
+    # Instead of pool_pre_ping, which costs BEGIN, a ping and ROLLBACK on every checkout:
+    # asyncpg already knows when the server closed a connection (restart, terminate), and a
+    # DisconnectionError here makes the pool discard it and hand out a fresh one.
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection._connection.is_closed():
+            raise DisconnectionError("connection closed by the server")
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -17,8 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import queries as graphql_queries
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 
-from tests.conftest import _client_for, make_settings
+from db.engine import create_engine
+from tests.conftest import Database, _client_for, make_settings
 from tests.queries import ADJUST, IDS
 from tests.server import serve
 
@@ -349,3 +351,28 @@ async def test_sigterm_closes_subscriptions_with_service_restart(shared_seeded_d
             await asyncio.wait_for(ws.recv(), 30)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 1012  # "service restart": clients should reconnect
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_pool_replaces_connections_the_server_closed(empty_db: Database) -> None:
+    """No pre-ping per checkout: a connection PostgreSQL closed is dropped, not handed out."""
+    engine = create_engine(empty_db.url, pool_size=2)
+    try:
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("select 1")) == 1
+        base, database = empty_db.url.replace("+asyncpg", "").rsplit("/", 1)
+        admin = await asyncpg.connect(f"{base}/postgres")
+        try:
+            killed = await admin.fetchval(
+                "select count(pg_terminate_backend(pid)) from pg_stat_activity "
+                "where datname = $1",
+                database,
+            )
+        finally:
+            await admin.close()
+        assert killed == 1  # the pooled connection
+        await asyncio.sleep(0.2)  # the client side notices the close
+        async with engine.connect() as connection:
+            assert await connection.scalar(text("select 1")) == 1
+    finally:
+        await engine.dispose()
