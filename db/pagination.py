@@ -58,9 +58,17 @@ class PageArgs:
 @dataclass(slots=True)
 class Page(Generic[T]):
     nodes: list[T]
-    cursors: list[str]
+    # Each node's sort-key values; encoded as a cursor only when a client asks for it.
+    positions: list[list[Any]]
     has_next_page: bool
     has_previous_page: bool
+
+    def cursor(self, index: int) -> str:
+        return encode_cursor(self.positions[index])
+
+    @property
+    def cursors(self) -> list[str]:
+        return [encode_cursor(position) for position in self.positions]
 
 
 def _encode_value(value: Any) -> Any:
@@ -135,10 +143,10 @@ async def paginate(
         rows.reverse()
     arity = len(keys)
     nodes = [row[0] for row in rows]
-    cursors = [encode_cursor(list(row[-arity:])) for row in rows]
+    positions = [list(row[-arity:]) for row in rows]
     if backward:
-        return Page(nodes, cursors, has_next_page=args.before is not None, has_previous_page=more)
-    return Page(nodes, cursors, has_next_page=more, has_previous_page=args.after is not None)
+        return Page(nodes, positions, has_next_page=args.before is not None, has_previous_page=more)
+    return Page(nodes, positions, has_next_page=more, has_previous_page=args.after is not None)
 
 
 async def count(session: AsyncSession, stmt: Select[Any]) -> int:

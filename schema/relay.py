@@ -7,7 +7,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
-from db.pagination import Page, PageArgs, PaginationError
+from db.pagination import Page, PageArgs, PaginationError, encode_cursor
 from schema.errors import bad_input
 
 T = TypeVar("T")
@@ -27,10 +27,18 @@ class PageInfo:
     end_cursor: str | None = strawberry.field(description="Cursor of the last edge.")
 
 
+def _edge_cursor(root: Any) -> str:
+    # Encoded on demand: most clients select nodes only.
+    return encode_cursor(root.position)
+
+
 @strawberry.type(description="One node of a connection and its cursor.")
 class Edge(Generic[T]):
-    cursor: str = strawberry.field(description="Opaque position; pass to `after`/`before`.")
+    cursor: str = strawberry.field(
+        resolver=_edge_cursor, description="Opaque position; pass to `after`/`before`."
+    )
     node: T = strawberry.field(description="The object at this position.")
+    position: strawberry.Private[list[Any]]
 
 
 @strawberry.type(description="A page of a list, with cursors to move forward and back.")
@@ -100,13 +108,13 @@ async def paged(
     if prefetch is not None and page.nodes:
         await prefetch(page.nodes)
     edges = [
-        Edge(cursor=cursor, node=convert(row))
-        for row, cursor in zip(page.nodes, page.cursors, strict=True)
+        Edge(position=position, node=convert(row))
+        for row, position in zip(page.nodes, page.positions, strict=True)
     ]
     info = PageInfo(
         has_next_page=page.has_next_page,
         has_previous_page=page.has_previous_page,
-        start_cursor=page.cursors[0] if page.cursors else None,
-        end_cursor=page.cursors[-1] if page.cursors else None,
+        start_cursor=page.cursor(0) if page.positions else None,
+        end_cursor=page.cursor(-1) if page.positions else None,
     )
     return Connection(edges=edges, page_info=info, count_total=count_total)
