@@ -20,6 +20,7 @@ from db.models import (
     ReservationStatus,
     StockLevel,
     StockMovement,
+    Warehouse,
 )
 from db.pagination import Page, PageArgs, SortKey, count, paginate
 
@@ -114,6 +115,24 @@ async def levels_by_item_id(
     return await batch.grouped_by(
         session, StockLevel, StockLevel.item_id, item_ids, StockLevel.warehouse_id
     )
+
+
+async def levels_with_warehouses_by_item_id(
+    session: AsyncSession, item_ids: Sequence[int]
+) -> tuple[list[list[StockLevel]], list[Warehouse]]:
+    """Many items' levels and their warehouses in one statement, as list views need both."""
+    stmt = (
+        select(StockLevel, Warehouse)
+        .join(Warehouse, Warehouse.id == StockLevel.warehouse_id)
+        .where(StockLevel.item_id.in_(set(item_ids)))
+        .order_by(StockLevel.warehouse_id)
+    )
+    groups: dict[int, list[StockLevel]] = {item_id: [] for item_id in item_ids}
+    warehouses: dict[int, Warehouse] = {}
+    for level, warehouse in await session.execute(stmt):
+        groups[level.item_id].append(level)
+        warehouses[warehouse.id] = warehouse
+    return [groups[item_id] for item_id in item_ids], list(warehouses.values())
 
 
 async def levels_by_id(session: AsyncSession, ids: Sequence[int]) -> list[StockLevel | None]:

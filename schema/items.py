@@ -319,11 +319,10 @@ async def prefetch_items(info: strawberry.Info[Context], rows: list[ItemRow]) ->
     if "category" in names:
         await loaders.category.load_many(list({r.category_id for r in rows if r.category_id}))
     if names & LEVEL_FIELDS:
-        groups = await loaders.stock_levels_by_item.load_many([r.id for r in rows])
         if "warehouse" in names:
-            await loaders.warehouse.load_many(
-                list({lv.warehouse_id for group in groups for lv in group})
-            )
+            await loaders.levels_with_warehouses([r.id for r in rows])
+        else:
+            await loaders.stock_levels_by_item.load_many([r.id for r in rows])
 
 
 # ---------------------------------------------------------------- mutations

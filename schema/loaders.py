@@ -72,6 +72,7 @@ class Loaders:
     """Built with each request's (or each subscription event's) Context; never shared."""
 
     def __init__(self, reader: Reader) -> None:
+        self._reader = reader
         self.item: Loader[int, Item | None] = Loader(reader, items.items_by_id)
         self.item_by_sku: Loader[str, Item | None] = Loader(reader, items.items_by_sku)
         self.category: Loader[int, Category | None] = Loader(reader, categories.categories_by_id)
@@ -99,6 +100,18 @@ class Loaders:
         for loader in vars(self).values():
             if isinstance(loader, Loader):
                 loader.clear_all()
+
+    async def levels_with_warehouses(self, item_ids: Sequence[int]) -> None:
+        """Load many items' levels and their warehouses with one statement, into the
+        `stock_levels_by_item` and `warehouse` loaders."""
+        wanted = [i for i in item_ids if isinstance(self.stock_levels_by_item.peek(i), Missing)]
+        if not wanted:
+            return
+        groups, found = await self._reader(stock_queries.levels_with_warehouses_by_item_id, wanted)
+        for item_id, group in zip(wanted, groups, strict=True):
+            self.stock_levels_by_item.prime(item_id, group)
+        for warehouse in found:
+            self.warehouse.prime(warehouse.id, warehouse)
 
     def prime_item(self, row: Item) -> None:
         self.item.prime(row.id, row)

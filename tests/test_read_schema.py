@@ -184,9 +184,8 @@ async def test_sql_statements_do_not_grow_with_page_size(reader_client):
             data = await reader_client.data(W1, {"first": n})
         assert len(data["items"]["edges"]) == n
         counts[n] = len(statements)
-    # one statement per level of the selection: items, categories, levels, warehouses
-    # (+1 loading the viewer for the token check)
-    assert counts[10] == counts[100] == 5, counts
+    # items, categories, levels joined with their warehouses, and the viewer for the token
+    assert counts[10] == counts[100] == 4, counts
 
 
 async def test_categories_tree_warehouses_and_levels(reader_client, shared_seeded_db):
