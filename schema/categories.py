@@ -11,10 +11,10 @@ from db import categories, items
 from db.models import Category as CategoryRow
 from schema.context import Context
 from schema.errors import UserError
-from schema.ids import decode_optional, to_global_id, try_decode
+from schema.ids import decode_optional, try_decode
 from schema.mutations import DeletePayload, run
 from schema.permissions import IsManager, IsViewer
-from schema.relay import After, Before, Connection, First, Last, Node, page_args, paged
+from schema.relay import After, Before, Connection, First, Last, Node, global_id, page_args, paged
 
 if TYPE_CHECKING:
     from schema.items import Item
@@ -24,7 +24,7 @@ ItemRef = Annotated["Item", strawberry.lazy("schema.items")]
 
 @strawberry.type(description="A node of the category tree.")
 class Category(Node):
-    id: strawberry.ID = strawberry.field(description="Global ID.")
+    id: strawberry.ID = global_id("Category")
     name: str = strawberry.field(description="Display name.")
     description: str | None = strawberry.field(description="Longer text.")
     created_at: datetime = strawberry.field(description="When it was created (UTC).")
@@ -35,7 +35,6 @@ class Category(Node):
     @classmethod
     def from_row(cls, row: CategoryRow) -> Category:
         return cls(
-            id=strawberry.ID(to_global_id("Category", row.id)),
             name=row.name,
             description=row.description,
             created_at=row.created_at,

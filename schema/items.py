@@ -17,7 +17,7 @@ from db.models import Item as ItemRow
 from db.models import StockLevel as StockLevelRow
 from schema.context import Context
 from schema.errors import UserError, bad_input
-from schema.ids import decode_id, decode_optional, to_global_id, try_decode
+from schema.ids import decode_id, decode_optional, try_decode
 from schema.loaders import Missing
 from schema.mutations import DeletePayload, run
 from schema.permissions import IsManager, IsViewer
@@ -28,6 +28,7 @@ from schema.relay import (
     First,
     Last,
     Node,
+    global_id,
     page_args,
     paged,
     selected_names,
@@ -123,7 +124,7 @@ def _sum(levels: list[StockLevelRow], available: bool) -> int:
 
 @strawberry.type(description="A stock-keeping unit: something you count, store and sell.")
 class Item(Node):
-    id: strawberry.ID = strawberry.field(description="Global ID.")
+    id: strawberry.ID = global_id("Item")
     sku: str = strawberry.field(description="Stock-keeping unit code, unique.")
     name: str = strawberry.field(description="Display name.")
     description: str | None = strawberry.field(description="Longer text.")
@@ -145,7 +146,6 @@ class Item(Node):
     @classmethod
     def from_row(cls, row: ItemRow) -> Item:
         return cls(
-            id=strawberry.ID(to_global_id("Item", row.id)),
             sku=row.sku,
             name=row.name,
             description=row.description,

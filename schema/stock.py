@@ -17,11 +17,11 @@ from db.models import StockLevel as StockLevelRow
 from db.models import StockMovement as StockMovementRow
 from schema.context import Context
 from schema.errors import CodedError, UserError, user_errors
-from schema.ids import decode_optional, to_global_id, try_decode
+from schema.ids import decode_optional, try_decode
 from schema.loaders import Missing
 from schema.mutations import run
 from schema.permissions import IsClerk, IsViewer
-from schema.relay import After, Before, Connection, First, Last, Node, page_args, paged
+from schema.relay import After, Before, Connection, First, Last, Node, global_id, page_args, paged
 
 if TYPE_CHECKING:
     from schema.items import Item
@@ -63,18 +63,19 @@ async def _warehouse(info: strawberry.Info[Context], pk: int) -> Warehouse:
 
 @strawberry.type(description="How many units of one item one warehouse holds.")
 class StockLevel(Node):
-    id: strawberry.ID = strawberry.field(description="Global ID.")
+    id: strawberry.ID = global_id("StockLevel")
     on_hand: int = strawberry.field(description="Units physically present.")
     reserved: int = strawberry.field(description="Units promised to active reservations.")
     available: int = strawberry.field(description="onHand - reserved: units free to promise.")
     updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
+    pk: strawberry.Private[int]
     item_pk: strawberry.Private[int]
     warehouse_pk: strawberry.Private[int]
 
     @classmethod
     def from_row(cls, row: StockLevelRow) -> StockLevel:
         return cls(
-            id=strawberry.ID(to_global_id("StockLevel", row.id)),
+            pk=row.id,
             on_hand=row.on_hand,
             reserved=row.reserved,
             available=row.on_hand - row.reserved,
@@ -105,7 +106,7 @@ class StockLevel(Node):
 
 @strawberry.type(description="One row of the stock ledger: a change to one stock level.")
 class StockMovement(Node):
-    id: strawberry.ID = strawberry.field(description="Global ID.")
+    id: strawberry.ID = global_id("StockMovement")
     kind: MovementKind = strawberry.field(description="What happened.")
     delta: int = strawberry.field(
         description="Change in on-hand units (reserved units for RESERVATION/RELEASE)."
@@ -115,6 +116,7 @@ class StockMovement(Node):
     reason: str | None = strawberry.field(description="Why, in words.")
     reference: str | None = strawberry.field(description="External reference (order, PO).")
     created_at: datetime = strawberry.field(description="When (UTC).")
+    pk: strawberry.Private[int]
     item_pk: strawberry.Private[int]
     warehouse_pk: strawberry.Private[int]
     actor_pk: strawberry.Private[int | None]
@@ -122,7 +124,7 @@ class StockMovement(Node):
     @classmethod
     def from_row(cls, row: StockMovementRow) -> StockMovement:
         return cls(
-            id=strawberry.ID(to_global_id("StockMovement", row.id)),
+            pk=row.id,
             kind=row.kind,
             delta=row.delta,
             on_hand_after=row.on_hand_after,
@@ -155,7 +157,7 @@ class StockMovement(Node):
 
 @strawberry.type(description="Units of an item held back for an order until fulfilled.")
 class Reservation(Node):
-    id: strawberry.ID = strawberry.field(description="Global ID.")
+    id: strawberry.ID = global_id("Reservation")
     quantity: int = strawberry.field(description="Units reserved.")
     status: ReservationStatus = strawberry.field(description="Where it is in its life cycle.")
     reference: str | None = strawberry.field(description="External reference (order).")
@@ -163,13 +165,14 @@ class Reservation(Node):
         description="When an ACTIVE reservation releases itself (UTC)."
     )
     created_at: datetime = strawberry.field(description="When it was made (UTC).")
+    pk: strawberry.Private[int]
     item_pk: strawberry.Private[int]
     warehouse_pk: strawberry.Private[int]
 
     @classmethod
     def from_row(cls, row: ReservationRow) -> Reservation:
         return cls(
-            id=strawberry.ID(to_global_id("Reservation", row.id)),
+            pk=row.id,
             quantity=row.quantity,
             status=row.status,
             reference=row.reference,

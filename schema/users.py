@@ -14,10 +14,10 @@ from db.models import Role as RoleEnum
 from db.models import User as UserRow
 from schema.context import Context
 from schema.errors import UserError
-from schema.ids import to_global_id, try_decode
+from schema.ids import try_decode
 from schema.mutations import run
 from schema.permissions import IsAdmin, IsViewer
-from schema.relay import After, Before, Connection, First, Last, Node, page_args, paged
+from schema.relay import After, Before, Connection, First, Last, Node, global_id, page_args, paged
 
 strawberry.enum(RoleEnum, description="What a user may do; each role includes the ones before it.")
 Role: TypeAlias = RoleEnum
@@ -25,7 +25,7 @@ Role: TypeAlias = RoleEnum
 
 @strawberry.type(description="Someone who can log in.")
 class User(Node):
-    id: strawberry.ID = strawberry.field(description="Global ID.")
+    id: strawberry.ID = global_id("User")
     email: str = strawberry.field(description="Login name.")
     role: Role = strawberry.field(description="What they may do.")
     is_active: bool = strawberry.field(description="Inactive users cannot log in.")
@@ -35,7 +35,6 @@ class User(Node):
     @classmethod
     def from_row(cls, row: UserRow) -> User:
         return cls(
-            id=strawberry.ID(to_global_id("User", row.id)),
             email=row.email,
             role=row.role,
             is_active=row.is_active,

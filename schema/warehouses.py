@@ -11,10 +11,10 @@ from db import stock_queries, warehouses
 from db.models import Warehouse as WarehouseRow
 from schema.context import Context
 from schema.errors import UserError
-from schema.ids import to_global_id, try_decode
+from schema.ids import try_decode
 from schema.mutations import DeletePayload, run
 from schema.permissions import IsManager, IsViewer
-from schema.relay import After, Before, Connection, First, Last, Node, page_args, paged
+from schema.relay import After, Before, Connection, First, Last, Node, global_id, page_args, paged
 
 if TYPE_CHECKING:
     from schema.stock import StockLevel
@@ -24,7 +24,7 @@ StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.stock")]
 
 @strawberry.type(description="A place where stock is kept.")
 class Warehouse(Node):
-    id: strawberry.ID = strawberry.field(description="Global ID.")
+    id: strawberry.ID = global_id("Warehouse")
     code: str = strawberry.field(description="Short unique code, e.g. `BER-1`.")
     name: str = strawberry.field(description="Display name.")
     address: str | None = strawberry.field(description="Postal address.")
@@ -35,7 +35,6 @@ class Warehouse(Node):
     @classmethod
     def from_row(cls, row: WarehouseRow) -> Warehouse:
         return cls(
-            id=strawberry.ID(to_global_id("Warehouse", row.id)),
             code=row.code,
             name=row.name,
             address=row.address,
