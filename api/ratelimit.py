@@ -1,4 +1,9 @@
-"""Per-user and per-IP rate limits (moving window), in memory or Redis via ``limits``."""
+"""Per-user and per-IP rate limits (sliding window counter), in memory or Redis via ``limits``.
+
+The sliding window counter is O(1) per hit: two counters per key weighted by the window's
+elapsed share. A moving window keeps one entry per request in the window, so its cost and
+memory grow with the limit (600/minute is 600 entries per client; more is worse).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import math
 import time
 
 from limits import parse
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 
@@ -17,7 +22,7 @@ class RateLimiter:
             if storage_url.startswith("redis://")
             else storage_url.replace("memory://", "async+memory://", 1)
         )
-        self._limiter = MovingWindowRateLimiter(storage)
+        self._limiter = SlidingWindowCounterRateLimiter(storage)
         self._default = parse(default)
         self._login = parse(login)
 
