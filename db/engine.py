@@ -67,6 +67,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 
 def read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads. On PostgreSQL they run in autocommit: under READ COMMITTED every
+    statement takes its own snapshot anyway, so a transaction around a request's reads only
+    added a BEGIN and a ROLLBACK round trip. SQLite keeps its transaction, which there is
+    what holds one snapshot for the whole request."""
+    if not is_sqlite(engine):
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
