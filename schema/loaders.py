@@ -34,16 +34,28 @@ BatchFn = Callable[[AsyncSession, Sequence[K]], Awaitable[list[V]]]
 
 
 class Loader(Generic[K, V]):
-    """A typed DataLoader whose batches run through the Reader, one at a time."""
+    """A typed DataLoader whose batches run through the Reader, one at a time.
 
-    __slots__ = ("_cache", "_loader")
+    The DataLoader is built on first use: a request touches two or three of the dozen
+    loaders, and building the rest cost more than some whole requests' SQL.
+    """
+
+    __slots__ = ("_cache", "_fn", "_loader_instance", "_reader")
 
     def __init__(self, reader: Reader, fn: BatchFn[K, V]) -> None:
-        async def batch(keys: list[K]) -> list[V]:
-            return await reader(fn, keys)
-
+        self._reader = reader
+        self._fn = fn
         self._cache: dict[Any, Any] = {}
-        self._loader = DataLoader(batch_load_fn=batch, cache_map=self._cache)
+        self._loader_instance: DataLoader[K, V] | None = None
+
+    async def _batch(self, keys: list[K]) -> list[V]:
+        return await self._reader(self._fn, keys)
+
+    @property
+    def _loader(self) -> DataLoader[K, V]:
+        if self._loader_instance is None:
+            self._loader_instance = DataLoader(batch_load_fn=self._batch, cache_map=self._cache)
+        return self._loader_instance
 
     async def load(self, key: K) -> V:
         result: V = await self._loader.load(key)
@@ -65,7 +77,7 @@ class Loader(Generic[K, V]):
         return value
 
     def clear_all(self) -> None:
-        self._loader.clear_all()
+        self._cache.clear()
 
 
 class Loaders:
