@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     ws_init_timeout: float = Field(default=10.0, gt=0)
     ws_keepalive: float = Field(default=15.0, gt=0)
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
-    db_pool_size: int = Field(default=10, gt=0)
+    db_pool_size: int = Field(default=20, gt=0)
     log_json: bool = True
     log_level: str = "INFO"
     otel_enabled: bool = False

@@ -27,7 +27,10 @@ def create_engine(url: str, *, pool_size: int = 10, echo: bool = False) -> Async
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
     else:
-        kwargs.update(pool_size=pool_size, max_overflow=pool_size * 2)
+        # No overflow: an overflow connection is closed on return, so bursts above the pool
+        # paid a fresh connection (fork, auth, type introspection) per request. Waiting for
+        # a pooled connection is cheaper; a request never holds two (see Context).
+        kwargs.update(pool_size=pool_size, max_overflow=0)
     engine = _create_async_engine(url, **kwargs)
     if url.startswith("sqlite"):
         _configure_sqlite(engine)
