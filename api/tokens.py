@@ -34,6 +34,7 @@ from api.settings import Settings
 LEEWAY_SECONDS = 10
 # Ours are well under 1 KiB; the cap bounds the JSON/base64 work a hostile token can cause.
 MAX_TOKEN_CHARS = 8192
+VERIFIED_CACHE_SIZE = 4096
 HMAC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "ES256"})
 
@@ -103,6 +104,10 @@ class TokenService:
         self._keys: dict[str, _VerifyingKey] = {
             self._kid: _VerifyingKey(self._algorithm, verifying)
         }
+        # Signature, audience and issuer checks depend only on the token and our keys, so a
+        # client's next request with the same token skips them; the time and type checks in
+        # _check_claims still run on every use. Bounded: oldest entries go first.
+        self._verified: dict[str, Mapping[str, Any]] = {}
 
     def issue(
         self, user_id: int, kind: TokenKind, token_version: int, family: str | None = None
@@ -155,6 +160,19 @@ class TokenService:
     def _decode(self, token: str, expected: TokenKind) -> TokenClaims:
         if not isinstance(token, str) or not token.isascii() or len(token) > MAX_TOKEN_CHARS:
             raise TokenError("invalid token")
+        claims = self._verified.get(token)
+        if claims is not None and not _current(claims):
+            # jose judges exp/nbf by the wall clock: let it say why, exactly as before.
+            del self._verified[token]
+            claims = None
+        if claims is None:
+            claims = self._verify(token)
+            if len(self._verified) >= VERIFIED_CACHE_SIZE:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = claims
+        return self._check_claims(claims, expected)
+
+    def _verify(self, token: str) -> Mapping[str, Any]:
         header = jwt.get_unverified_header(token)  # raises JWTError on any malformation
         if not isinstance(header, dict):
             raise TokenError("invalid token")
@@ -169,7 +187,7 @@ class TokenService:
         if "crit" in header:
             # RFC 7515: extensions we do not understand must be rejected; we understand none.
             raise TokenError("invalid token")
-        claims = jwt.decode(
+        claims: Mapping[str, Any] = jwt.decode(
             token,
             key.key,  # a Key object: jose never re-parses it as JSON / a JWK set
             algorithms=[key.algorithm],  # exactly one, the key's own
@@ -177,7 +195,7 @@ class TokenService:
             audience=self._audience,
             issuer=self._issuer,
         )
-        return self._check_claims(claims, expected)
+        return claims
 
     def _check_claims(self, claims: Mapping[str, Any], expected: TokenKind) -> TokenClaims:
         # jose accepts "123" or 1.5 for iat/exp and judges times by the wall clock; we want
@@ -206,6 +224,14 @@ class TokenService:
         if expected is TokenKind.REFRESH and fam is None:
             raise TokenError("invalid token")
         return TokenClaims(sub=sub, kind=expected, jti=jti, iat=iat, exp=exp, ver=ver, fam=fam)
+
+
+def _current(claims: Mapping[str, Any]) -> bool:
+    """Whether jose's wall-clock exp/nbf checks (with our leeway) would still pass."""
+    now = time.time()
+    return bool(
+        claims["exp"] >= now - LEEWAY_SECONDS and claims.get("nbf", now) <= now + LEEWAY_SECONDS
+    )
 
 
 def _int(claims: Mapping[str, Any], name: str) -> int:

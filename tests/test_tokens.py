@@ -622,3 +622,57 @@ def test_private_key_in_public_file_still_verifies_as_public(
     service = TokenService(settings)
     token, issued = service.issue(1, ACCESS, 0)
     assert service.decode(token, ACCESS) == issued
+
+
+# ---------------------------------------------------------------- verified-token cache
+
+
+def test_a_reused_token_is_still_judged_by_the_clock_and_its_kind() -> None:
+    clock = Clock()
+    service = TokenService(hs_settings(), now=clock)
+    token, issued = service.issue(7, ACCESS, 0)
+    assert service.decode(token, ACCESS) == issued
+    assert service.decode(token, ACCESS) == issued  # from the cache
+    with pytest.raises(TokenError, match="wrong token type"):
+        service.decode(token, REFRESH)
+    clock.t = issued.exp + LEEWAY_SECONDS + 1
+    with pytest.raises(TokenError, match="expired"):
+        service.decode(token, ACCESS)
+
+
+def test_a_cached_token_goes_back_to_jose_once_the_wall_clock_passes_its_expiry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # jose judges exp by the wall clock; past it, the cache must not answer for jose.
+    service = TokenService(hs_settings())
+    token, issued = service.issue(7, ACCESS, 0)
+    verified: list[str] = []
+    real_verify = service._verify
+    monkeypatch.setattr(service, "_verify", lambda t: verified.append(t) or real_verify(t))
+    service.decode(token, ACCESS)
+    service.decode(token, ACCESS)
+    assert verified == [token]  # the second use came from the cache
+    monkeypatch.setattr(tokens.time, "time", lambda: issued.exp + LEEWAY_SECONDS + 1.0)
+    with contextlib.suppress(TokenError):
+        service.decode(token, ACCESS)
+    assert verified == [token, token]
+
+
+def test_a_tampered_copy_of_a_cached_token_is_refused() -> None:
+    service = TokenService(hs_settings())
+    token, _ = service.issue(7, ACCESS, 0)
+    service.decode(token, ACCESS)
+    head, payload, signature = token.split(".")
+    forged_payload = segment({**json.loads(base64.urlsafe_b64decode(payload + "==")), "sub": "1"})
+    for forged in (f"{head}.{forged_payload}.{signature}", f"{head}.{payload}.{signature[:-2]}AA"):
+        with pytest.raises(TokenError, match="invalid token"):
+            service.decode(forged, ACCESS)
+
+
+def test_the_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokens, "VERIFIED_CACHE_SIZE", 3)
+    service = TokenService(hs_settings())
+    issued = [service.issue(n, ACCESS, 0)[0] for n in range(1, 6)]
+    for token in issued:
+        service.decode(token, ACCESS)
+    assert list(service._verified) == issued[-3:]
