@@ -1,4 +1,8 @@
-"""Generic batch loads for dataloaders: results in key order, None or [] for misses."""
+"""Generic batch loads for dataloaders: results in key order, None or [] for misses.
+
+Statements are built once per shape with an expanding IN parameter: constructing and
+coercing a fresh ``select`` per batch cost more than executing it.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,33 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 M = TypeVar("M")
 
+_STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
+
+
+def _statement(
+    model: type[Any], column: InstrumentedAttribute[Any], order_by: tuple[Any, ...]
+) -> Select[Any]:
+    shape = (model, column.key, order_by)
+    stmt = _STATEMENTS.get(shape)
+    if stmt is None:
+        stmt = select(model).where(column.in_(bindparam("keys", expanding=True)))
+        if order_by:
+            stmt = stmt.order_by(*order_by)
+        _STATEMENTS[shape] = stmt
+    return stmt
+
 
 async def by_ids(session: AsyncSession, model: type[M], ids: Sequence[int]) -> list[M | None]:
     pk: InstrumentedAttribute[int] = model.id  # type: ignore[attr-defined]
-    rows = (await session.scalars(select(model).where(pk.in_(set(ids))))).all()
-    found = {row.id: row for row in rows}  # type: ignore[attr-defined]
+    stmt = _statement(model, pk, ())
+    rows = (await session.scalars(stmt, {"keys": list(set(ids))})).all()
+    found = {row.id: row for row in rows}
     return [found.get(i) for i in ids]
 
 
@@ -27,10 +47,8 @@ async def grouped_by(
     keys: Sequence[Any],
     *order_by: Any,
 ) -> list[list[M]]:
-    stmt = select(model).where(column.in_(set(keys)))
-    if order_by:
-        stmt = stmt.order_by(*order_by)
+    stmt = _statement(model, column, order_by)
     groups: dict[Any, list[M]] = defaultdict(list)
-    for row in (await session.scalars(stmt)).all():
+    for row in (await session.scalars(stmt, {"keys": list(set(keys))})).all():
         groups[getattr(row, column.key)].append(row)
     return [groups.get(key, []) for key in keys]
