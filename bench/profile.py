@@ -19,9 +19,8 @@ from pathlib import Path
 
 from bench import load
 from bench.database import FULL, prepare
-from bench.runner import W1, W2, W3, _body, _login
+from bench.runner import W1, _body, _login, w2_bodies, w3_bodies
 from bench.servers import stockroom
-from schema.ids import to_global_id
 
 # Where a frame's file lives decides its group; the first match wins.
 GROUPS = (
@@ -96,25 +95,11 @@ def main() -> None:
     server = stockroom(dataset.url, tmp)
     try:
         token = _login(server)
-        if args.workload == "W1":
-            bodies = [_body(W1, {"first": 100})]
-        elif args.workload == "W2":
-            bodies = [_body(W2, {"id": to_global_id("Item", i)}) for i in dataset.item_ids[:200]]
-        else:
-            bodies = [
-                _body(
-                    W3,
-                    {
-                        "input": {
-                            "itemId": to_global_id("Item", item),
-                            "warehouseId": to_global_id("Warehouse", warehouse),
-                            "delta": 1,
-                            "kind": "RECEIPT",
-                        }
-                    },
-                )
-                for _, item, warehouse in dataset.hot_levels
-            ]
+        bodies = {
+            "W1": lambda: [_body(W1, {"first": 100})],
+            "W2": lambda: w2_bodies(dataset),
+            "W3": lambda: w3_bodies(dataset),
+        }[args.workload]()
         headers = {"Authorization": f"Bearer {token}"}
         url = server.url + "/graphql"
         load.run(url, bodies, seconds=3, connections=args.connections, headers=headers)

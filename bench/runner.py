@@ -138,6 +138,29 @@ def _no_payload_errors(body: Any) -> str | None:
     return f"payload errors: {errors}" if errors else None
 
 
+def w2_bodies(dataset: Dataset) -> list[str]:
+    """W2 for Stockroom: 200 different items by Relay ID."""
+    return [_body(W2, {"id": to_global_id("Item", i)}) for i in dataset.item_ids[:200]]
+
+
+def w3_bodies(dataset: Dataset) -> list[str]:
+    """W3 for Stockroom: +1 on each hot level."""
+    return [
+        _body(
+            W3,
+            {
+                "input": {
+                    "itemId": to_global_id("Item", item),
+                    "warehouseId": to_global_id("Warehouse", warehouse),
+                    "delta": 1,
+                    "kind": "RECEIPT",
+                }
+            },
+        )
+        for _, item, warehouse in dataset.hot_levels
+    ]
+
+
 def build_cases(
     dataset: Dataset, servers: dict[str, Server | str], token: str, first_small: int
 ) -> list[Case]:
@@ -193,7 +216,7 @@ def build_cases(
         bodies=[_json({"id": i}) for i in item_ids],
         check=_has("data", "item", "sku"),
     )
-    relay = [_body(W2, {"id": to_global_id("Item", i)}) for i in item_ids]
+    relay = w2_bodies(dataset)
     add(workload, "naive Strawberry", "naive", bodies=relay, check=_has("data", "item", "sku"))
     add(
         workload,
@@ -220,20 +243,7 @@ def build_cases(
         bodies=[_json({"level": level}) for level, _, _ in dataset.hot_levels],
         check=_has("data", "onHand"),
     )
-    adjust = [
-        _body(
-            W3,
-            {
-                "input": {
-                    "itemId": to_global_id("Item", item),
-                    "warehouseId": to_global_id("Warehouse", warehouse),
-                    "delta": 1,
-                    "kind": "RECEIPT",
-                }
-            },
-        )
-        for _, item, warehouse in dataset.hot_levels
-    ]
+    adjust = w3_bodies(dataset)
     add(workload, "Stockroom", "stockroom", bodies=adjust, headers=auth, check=_no_payload_errors)
     return cases
 

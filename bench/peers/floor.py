@@ -6,18 +6,18 @@ socket and PostgreSQL. ``python -m bench.peers.floor --dsn DSN --port PORT``.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from bench.peers import serve
 
 # W1 as one statement: PostgreSQL builds the whole GraphQL-shaped response.
 W1_JSON = """
@@ -155,19 +155,5 @@ def create_app(dsn: str) -> Starlette:
     return app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dsn", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    uvicorn.run(
-        create_app(args.dsn),
-        host="127.0.0.1",
-        port=args.port,
-        access_log=False,
-        log_level="warning",
-    )
-
-
 if __name__ == "__main__":
-    main()
+    serve(__doc__, "dsn", create_app)

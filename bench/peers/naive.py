@@ -7,12 +7,10 @@ Stockroom does. ``python -m bench.peers.naive --url SQLALCHEMY_URL --port PORT``
 
 from __future__ import annotations
 
-import argparse
 from decimal import Decimal
 from typing import Any
 
 import strawberry
-import uvicorn
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from starlette.applications import Starlette
@@ -21,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
+from bench.peers import serve
 from db.models import Category as CategoryRow
 from db.models import Item as ItemRow
 from db.models import StockLevel as StockLevelRow
@@ -143,19 +142,5 @@ def create_app(url: str) -> Starlette:
     return Starlette(routes=[Route("/readyz", ready), Route("/graphql", graphql)])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    args = parser.parse_args()
-    uvicorn.run(
-        create_app(args.url),
-        host="127.0.0.1",
-        port=args.port,
-        access_log=False,
-        log_level="warning",
-    )
-
-
 if __name__ == "__main__":
-    main()
+    serve(__doc__, "url", create_app)
