@@ -14,6 +14,7 @@ Chromium comes from Debian's ``chromium`` package (``apt-get install -y chromium
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,22 +26,10 @@ from pathlib import Path
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 # Only loopback resolves; everything else is NOTFOUND, so no request can leave the machine.
-HOST_RESOLVER_RULES = "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
-
+# The flags are shared with tests/browser/run_query.mjs.
 FLAGS: tuple[str, ...] = (
     "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-quic",
-    "--no-first-run",
-    "--no-default-browser-check",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-extensions",
-    "--mute-audio",
-    f"--host-resolver-rules={HOST_RESOLVER_RULES}",
+    *json.loads((Path(__file__).parent / "browser" / "chromium-flags.json").read_text()),
 )
 
 # How long (ms of virtual time) a page may run its scripts before the DOM is dumped or the

@@ -16,7 +16,7 @@
 // Exit status: 0 when the page rendered, nothing broke the CSP, no request left 127.0.0.1 and
 // every step produced a response (GraphQL errors inside a response are reported, not fatal);
 // 1 otherwise. The JSON report is printed in both cases.
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
 import { chromium } from "playwright-core";
@@ -38,21 +38,10 @@ const { values: args } = parseArgs({
 });
 const timeout = Number(args.timeout);
 
-// The same flags as tests/browser_util.py: every host but 127.0.0.1 is unresolvable.
-const FLAGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-background-networking",
-  "--disable-quic",
-  "--no-first-run",
-  "--no-default-browser-check",
-  "--disable-component-update",
-  "--disable-sync",
-  "--disable-extensions",
-  "--mute-audio",
-  "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-];
+// Shared with tests/browser_util.py: every host but 127.0.0.1 is unresolvable.
+const FLAGS = JSON.parse(
+  readFileSync(new URL("./chromium-flags.json", import.meta.url), "utf8"),
+);
 
 const report = {
   url: args.url,
