@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
-from PIL import Image
 
 from tests.conftest import _client_for, make_settings
+from tests.images import image_bytes, png_declaring
 from tests.server import serve
-
-
-def image_bytes(fmt: str, size: tuple[int, int] = (32, 24)) -> bytes:
-    buffer = io.BytesIO()
-    mode = "P" if fmt == "GIF" else "RGB"
-    Image.new(mode, size, color=7 if mode == "P" else (200, 30, 90)).save(buffer, format=fmt)
-    return buffer.getvalue()
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A tiny, valid-looking PNG whose header claims a huge canvas (a decompression bomb)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    row = b"\x00" + b"\x00" * ((width + 7) // 8)
-    compressor = zlib.compressobj(9)
-    data = b"".join(compressor.compress(row) for _ in range(200)) + compressor.flush()
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(
-        b"IEND", b"")
 
 
 def stored_files(root: Path) -> list[Path]:
