@@ -44,8 +44,8 @@ def _drop_closed_connections(engine: AsyncEngine) -> None:
     # asyncpg already knows when the server closed a connection (restart, terminate), and a
     # DisconnectionError here makes the pool discard it and hand out a fresh one.
     @event.listens_for(engine.sync_engine, "checkout")
-    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        if dbapi_connection._connection.is_closed():
+    def _on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.driver_connection.is_closed():  # the asyncpg connection itself
             raise DisconnectionError("connection closed by the server")
 
 

@@ -127,6 +127,3 @@ class Loaders:
 
     def prime_item(self, row: Item) -> None:
         self.item.prime(row.id, row)
-
-    def all(self) -> dict[str, Any]:
-        return dict(vars(self))
