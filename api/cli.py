@@ -68,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
     )
 
 
-async def _seed(demo: bool, items: int, if_empty: bool) -> None:
+async def _seed(args: argparse.Namespace) -> None:
     from api.passwords import hash_password
     from db import seed
     from db.engine import create_engine, write_sessionmaker
@@ -78,24 +78,30 @@ async def _seed(demo: bool, items: int, if_empty: bool) -> None:
     engine = create_engine(settings.database_url)
     try:
         async with unit_of_work(write_sessionmaker(engine)) as session:
-            if if_empty and not await seed.is_empty(session):
+            if args.if_empty and not await seed.is_empty(session):
                 print("database already has items: not seeding")
                 return
             summary = await seed.seed(
-                session, hash_password=hash_password, items=items, demo_users=demo
+                session,
+                hash_password=hash_password,
+                items=args.items,
+                warehouses=args.warehouses,
+                categories=args.categories,
+                movements_per_level=args.movements_per_level,
+                demo_users=args.demo,
             )
         print(
             f"seeded {summary.items} items, {summary.warehouses} warehouses, "
             f"{summary.categories} categories, {summary.movements} movements"
         )
-        if demo:
+        if args.demo:
             print("demo logins: " + ", ".join(f"{e} / {p}" for e, p, _ in seed.DEMO_USERS))
     finally:
         await engine.dispose()
 
 
 def cmd_seed(args: argparse.Namespace) -> None:
-    asyncio.run(_seed(args.demo, args.items, args.if_empty))
+    asyncio.run(_seed(args))
 
 
 async def _create_user(email: str, role: str, password: str) -> None:
@@ -183,6 +189,9 @@ def parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed", help="insert demo or generated data")
     seed.add_argument("--demo", action="store_true", help="also create the demo users")
     seed.add_argument("--items", type=int, default=200)
+    seed.add_argument("--warehouses", type=int, help="at least the 3 named demo warehouses")
+    seed.add_argument("--categories", type=int, help="at least the demo category tree")
+    seed.add_argument("--movements-per-level", type=int, default=2, help="ledger depth")
     seed.add_argument("--if-empty", action="store_true", help="do nothing when items exist")
     seed.set_defaults(func=cmd_seed)
 

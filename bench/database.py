@@ -10,9 +10,6 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from db import seed
-from db.engine import create_engine, write_sessionmaker
-from db.session import unit_of_work
 from tests.services import PostgresServer, start_postgres
 
 # pg_stat_statements counts the statements each peer sends per request.
@@ -53,24 +50,6 @@ class Dataset:
         return self.server.dsn
 
 
-async def _seed(url: str, shape: Shape) -> None:
-    from api.passwords import hash_password
-
-    engine = create_engine(url)
-    try:
-        async with unit_of_work(write_sessionmaker(engine)) as session:
-            await seed.seed(
-                session,
-                hash_password=hash_password,
-                items=shape.items,
-                categories=shape.categories,
-                warehouses=shape.warehouses,
-                movements_per_level=shape.movements_per_level,
-            )
-    finally:
-        await engine.dispose()
-
-
 async def _describe(dataset: Dataset, hot: int) -> None:
     connection = await asyncpg.connect(dataset.dsn)
     try:
@@ -93,18 +72,20 @@ async def _describe(dataset: Dataset, hot: int) -> None:
 
 
 def prepare(shape: Shape, hot: int = 100) -> Dataset:
-    """Start PostgreSQL, migrate with the real CLI, seed; the caller closes ``server``."""
+    """Start PostgreSQL, migrate and seed with the real CLI; the caller closes ``server``."""
     server = start_postgres(PG_SETTINGS)
     try:
         env = {**os.environ, "STOCKROOM_DATABASE_URL": server.url}
-        subprocess.run(
-            [sys.executable, "-m", "api.cli", "migrate"],
-            env=env,
-            check=True,
-            capture_output=True,
-        )
+        seed = [
+            "seed", "--demo", f"--items={shape.items}", f"--warehouses={shape.warehouses}",
+            f"--categories={shape.categories}",
+            f"--movements-per-level={shape.movements_per_level}",
+        ]
+        for args in (["migrate"], seed):
+            subprocess.run(
+                [sys.executable, "-m", "api.cli", *args], env=env, check=True, capture_output=True
+            )
         dataset = Dataset(server)
-        asyncio.run(_seed(server.url, shape))
         asyncio.run(_describe(dataset, hot))
     except BaseException:
         server.close()
