@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -16,9 +16,15 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.ext.hybrid import hybrid_property
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from db.models.base import Base, Timestamps, utcnow
+
+if TYPE_CHECKING:
+    from db.models.catalog import Item
+    from db.models.users import User
+    from db.models.warehouses import Warehouse
 
 
 class MovementKind(StrEnum):
@@ -59,6 +65,14 @@ class StockLevel(Base):
     reserved: Mapped[int] = mapped_column(default=0)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
+    item: Mapped[Item] = relationship(lazy="raise", viewonly=True)
+    warehouse: Mapped[Warehouse] = relationship(lazy="raise", viewonly=True)
+
+    @hybrid_property
+    def available(self) -> int:
+        """Units that may still be shipped or reserved: the one definition, in SQL and Python."""
+        return self.on_hand - self.reserved
+
 
 class StockMovement(Base):
     """Append-only ledger: one row per stock level an operation touches."""
@@ -89,6 +103,10 @@ class StockMovement(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
+    item: Mapped[Item] = relationship(lazy="raise", viewonly=True)
+    warehouse: Mapped[Warehouse] = relationship(lazy="raise", viewonly=True)
+    actor: Mapped[User | None] = relationship(lazy="raise", viewonly=True)
+
 
 class Reservation(Timestamps, Base):
     __tablename__ = "reservations"
@@ -115,6 +133,9 @@ class Reservation(Timestamps, Base):
     reference: Mapped[str | None] = mapped_column(String(200))
     expires_at: Mapped[datetime | None]
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    item: Mapped[Item] = relationship(lazy="raise", viewonly=True)
+    warehouse: Mapped[Warehouse] = relationship(lazy="raise", viewonly=True)
 
 
 class IdempotencyRecord(Base):
