@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.events import Event, pending
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -56,20 +58,7 @@ class Reader:
                 await session.close()
 
 
-EventSink = list[dict[str, Any]]
-
-
-def record_event(session: AsyncSession, event: dict[str, Any]) -> None:
-    """Queue a domain event on the unit of work; it is published only after commit."""
-    session.info.setdefault("events", []).append(event)
-
-
-def pending_events(session: AsyncSession) -> EventSink:
-    events: EventSink = session.info.setdefault("events", [])
-    return events
-
-
-Publisher = Callable[[EventSink], Awaitable[None]]
+Publisher = Callable[[list[Event]], Awaitable[None]]
 
 
 @asynccontextmanager
@@ -84,6 +73,6 @@ async def unit_of_work(
     async with factory() as session:
         async with session.begin():
             yield session
-        events = list(pending_events(session))
+        events = list(pending(session))
     if events and publish is not None:
         await publish(events)

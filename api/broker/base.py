@@ -9,13 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from db.events import Event, encode
 from schema.context import SubscriberTooSlow
 
 __all__ = ["BrokerBackend", "SubscriberTooSlow"]
 
 log = logging.getLogger("stockroom.broker")
-
-
 
 
 class _Subscriber:
@@ -52,6 +51,11 @@ class BrokerBackend:
 
     async def publish(self, channel: str, message: dict[str, Any]) -> None:
         self.deliver(channel, message)
+
+    async def publish_events(self, events: list[Event]) -> None:
+        """Announce committed domain events, each on its channel (a ``db.session.Publisher``)."""
+        for event in events:
+            await self.publish(event.channel, encode(event))
 
     def deliver(self, channel: str, message: dict[str, Any]) -> None:
         """Hand a message to every local subscriber without waiting on any of them."""

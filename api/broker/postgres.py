@@ -21,7 +21,7 @@ PUBLISH_RETRY_SECONDS = 5.0
 def _ids_only(message: dict[str, Any]) -> dict[str, Any]:
     """What still fits: the ids a subscriber needs to re-read the rows itself."""
     slim = {k: v for k, v in message.items()
-            if k in ("channel", "kind") or k.endswith(("Id", "Ids"))}
+            if k in ("channel", "kind") or k.endswith(("Id", "Ids", "_id", "_ids"))}
     slim["truncated"] = True
     return slim
 
