@@ -2,40 +2,54 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db import batch
+from db.dialects import insert_ignoring_conflicts
 from db.models import Image, Item, utcnow
 
 
-async def record_image(
-    session: AsyncSession,
-    *,
-    sha256: str,
-    content_type: str,
-    size: int,
-    width: int | None,
-    height: int | None,
-    uploaded_by: int | None,
-) -> Image:
+@dataclass(frozen=True, slots=True)
+class ImageFile:
+    """What the upload checks established about a stored file."""
+
+    sha256: str
+    content_type: str
+    size: int
+    width: int | None
+    height: int | None
+
+
+async def record_image(session: AsyncSession, file: ImageFile, uploaded_by: int | None) -> Image:
     """The row for these bytes, created on first upload (the same bytes are one row)."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(
-        insert(Image)
-        .values(sha256=sha256, content_type=content_type, size=size, width=width,
-                height=height, uploaded_by=uploaded_by, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["sha256"])
-    )
-    image = (await session.scalars(select(Image).where(Image.sha256 == sha256))).one()
-    return image
+    values = {
+        "sha256": file.sha256,
+        "content_type": file.content_type,
+        "size": file.size,
+        "width": file.width,
+        "height": file.height,
+        "uploaded_by": uploaded_by,
+        "created_at": utcnow(),
+    }
+    await session.execute(insert_ignoring_conflicts(session, Image, values, ["sha256"]))
+    return (await session.scalars(select(Image).where(Image.sha256 == file.sha256))).one()
 
 
-async def image_by_id(session: AsyncSession, image_id: int) -> Image | None:
-    return await session.get(Image, image_id)
+async def images_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Image | None]:
+    return await batch.by_ids(session, Image, ids)
+
+
+async def recorded_digests(session: AsyncSession, digests: Sequence[str]) -> set[str]:
+    """Which of these blobs have an image row."""
+    if not digests:
+        return set()
+    rows = await session.scalars(select(Image.sha256).where(Image.sha256.in_(set(digests))))
+    return set(rows.all())
 
 
 async def unreferenced_images(session: AsyncSession, older_than: datetime) -> list[Image]:

@@ -26,7 +26,7 @@ import re
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -38,13 +38,13 @@ from starlette.requests import ClientDisconnect, Request
 
 from api.uploads.images import ImageTooLarge, UnsupportedImage, sniff_image
 from api.uploads.storage import Storage, discard, make_temp_file
+from db.uploads import ImageFile
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from python_multipart.multipart import MultipartCallbacks
 
-    from db.models import Image
 
 # Room for the part headers, boundaries and small extra fields on top of the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
@@ -97,6 +97,10 @@ class StoredUpload:
     content_type: str
     width: int
     height: int
+
+    def image_file(self) -> ImageFile:
+        """What the database records of it."""
+        return ImageFile(self.sha256, self.content_type, self.size, self.width, self.height)
 
 
 class _Sink:
@@ -314,38 +318,3 @@ async def store_upload_file(
             await sink.flush()
 
     return await _stage(storage, max_bytes, max_pixels, fill)
-
-
-class GraphQLImageUploads:
-    """The ``uploadImage`` mutation's store (``schema.context.ImageUploads``).
-
-    Not part of the upload core: it also records the row, so it needs the database (imported
-    lazily). It stays here because ``api/deps.py`` imports it from this module.
-    """
-
-    def __init__(
-        self, storage: Storage, write_factory: Any, max_bytes: int, max_pixels: int
-    ) -> None:
-        self.storage = storage
-        self.write_factory = write_factory
-        self.max_bytes = max_bytes
-        self.max_pixels = max_pixels
-
-    async def store(self, upload: Any, user_id: int) -> Image:
-        from db import uploads
-        from db.errors import ErrorCode, ServiceError
-        from db.session import unit_of_work
-
-        if not isinstance(upload, UploadFile):
-            raise ServiceError(ErrorCode.INVALID, "Expected a file", ["file"])
-        try:
-            stored = await store_upload_file(upload, self.storage, self.max_bytes,
-                                             self.max_pixels)
-        except UploadError as error:
-            raise ServiceError(ErrorCode.INVALID, error.message, ["file"]) from None
-        async with unit_of_work(self.write_factory) as session:
-            return await uploads.record_image(
-                session, sha256=stored.sha256, content_type=stored.content_type,
-                size=stored.size, width=stored.width, height=stored.height,
-                uploaded_by=user_id,
-            )

@@ -113,6 +113,10 @@ class LocalStorage:
 
     def _publish(self, tmp_path: Path, target: Path) -> bool:
         if target.is_file():  # content-addressed: the same bytes are stored once
+            # Fresh again: the orphan sweep spares blobs younger than its grace period, and
+            # this one is about to get (or keep) its row.
+            with contextlib.suppress(OSError):
+                os.utime(target)
             return False
         # Data on disk before the name points at it, so a crash never leaves a short blob.
         fd = os.open(tmp_path, os.O_RDONLY)
@@ -126,6 +130,16 @@ class LocalStorage:
         for directory in (target.parent, target.parent.parent, self.root):
             _fsync_dir(directory)  # make the new directory entries durable too
         return True
+
+    def blobs_older_than(self, seconds: float) -> list[str]:
+        """Digests of stored blobs not written or re-uploaded for ``seconds``."""
+        cutoff = time.time() - seconds
+        found = []
+        for blob in self.root.glob("[0-9a-f][0-9a-f]/[0-9a-f][0-9a-f]/*"):
+            with contextlib.suppress(OSError):
+                if blob.is_file() and blob.stat().st_mtime < cutoff:
+                    found.append(blob.name)
+        return found
 
     def sweep_temp(self, older_than: float = 3600.0) -> int:
         """Remove staged files a killed process left behind; returns how many.

@@ -8,12 +8,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import batch
 from db.models import (
-    Image,
     Item,
     MovementKind,
     Reservation,
@@ -23,6 +22,7 @@ from db.models import (
     Warehouse,
 )
 from db.pagination import Page, PageArgs, SortKey, count, paginate
+from db.stock.expressions import is_low, item_totals, totals_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,7 @@ def _warehouse_levels(warehouse_id: int, low_stock_only: bool) -> Any:
     stmt = select(StockLevel).where(StockLevel.warehouse_id == warehouse_id)
     if low_stock_only:
         stmt = stmt.join(Item, Item.id == StockLevel.item_id).where(
-            StockLevel.on_hand - StockLevel.reserved <= Item.reorder_point
+            is_low(StockLevel.available, Item.reorder_point)
         )
     return stmt
 
@@ -147,38 +147,24 @@ async def reservations_by_id(session: AsyncSession, ids: Sequence[int]) -> list[
     return await batch.by_ids(session, Reservation, ids)
 
 
-async def images_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Image | None]:
-    return await batch.by_ids(session, Image, ids)
-
-
 async def inventory_summary(session: AsyncSession, warehouse_id: int | None) -> InventorySummaryRow:
     """Counts and value over live (non-archived) items, in one statement."""
-    level_filter = [] if warehouse_id is None else [StockLevel.warehouse_id == warehouse_id]
-    totals = (
-        select(
-            StockLevel.item_id.label("item_id"),
-            func.sum(StockLevel.on_hand).label("on_hand"),
-            func.sum(StockLevel.on_hand - StockLevel.reserved).label("available"),
-        )
-        .where(*level_filter)
-        .group_by(StockLevel.item_id)
-        .subquery()
-    )
-    on_hand = func.coalesce(totals.c.on_hand, 0)
-    available = func.coalesce(totals.c.available, 0)
+    totals = item_totals(warehouse_id)
+    on_hand, available = totals_of(totals)
     stmt = (
         select(
             func.count(Item.id),
             func.coalesce(func.sum(on_hand), 0),
             func.coalesce(func.sum(on_hand * func.coalesce(Item.unit_cost, 0)), 0),
-            func.coalesce(func.sum(case((available <= Item.reorder_point, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((is_low(available, Item.reorder_point), 1), else_=0)), 0),
         )
         .select_from(Item)
         .outerjoin(totals, totals.c.item_id == Item.id)
         .where(Item.archived.is_(False))
     )
     if warehouse_id is not None:
-        stmt = stmt.where(Item.id.in_(select(StockLevel.item_id).where(and_(*level_filter))))
+        stocked = select(StockLevel.item_id).where(StockLevel.warehouse_id == warehouse_id)
+        stmt = stmt.where(Item.id.in_(stocked))
     row = (await session.execute(stmt)).one()
     value = Decimal(str(row[2])).quantize(Decimal("0.01"))
     return InventorySummaryRow(int(row[0]), int(row[1]), value, int(row[3]))
