@@ -57,15 +57,13 @@ async def _check(
     description: str | None,
     parent_id: int | None,
 ) -> tuple[str, str | None]:
-    clean_name = validation.text(name, ["input", "name"], max_length=200, label="Name")
+    clean_name = validation.text(name, ["name"], max_length=200, label="Name")
     clean_description = validation.optional_text(
-        description, ["input", "description"], max_length=10_000, label="Description"
+        description, ["description"], max_length=10_000, label="Description"
     )
     if parent_id is not None:
         if await session.get(Category, parent_id) is None:
-            raise ServiceError(
-                ErrorCode.NOT_FOUND, "No such parent category", ["input", "parentId"]
-            )
+            raise ServiceError(ErrorCode.NOT_FOUND, "No such parent category", ["parent_id"])
         if category_id is not None:
             subtree = descendant_ids_cte(category_id)
             below = set((await session.scalars(select(subtree.c.id))).all())
@@ -73,7 +71,7 @@ async def _check(
                 raise ServiceError(
                     ErrorCode.INVALID,
                     "A category cannot sit below itself or its own descendants",
-                    ["input", "parentId"],
+                    ["parent_id"],
                 )
     return clean_name, clean_description
 
@@ -90,12 +88,12 @@ async def create_category(
 
 async def update_category(
     session: AsyncSession,
-    category_id: int | None,
+    category_id: int,
     name: str,
     description: str | None,
     parent_id: int | None,
 ) -> Category:
-    category = None if category_id is None else await session.get(Category, category_id)
+    category = await session.get(Category, category_id)
     if category is None:
         raise ServiceError(ErrorCode.NOT_FOUND, "No such category", ["id"])
     category.name, category.description = await _check(
@@ -107,8 +105,8 @@ async def update_category(
     return category
 
 
-async def delete_category(session: AsyncSession, category_id: int | None) -> int:
-    category = None if category_id is None else await session.get(Category, category_id)
+async def delete_category(session: AsyncSession, category_id: int) -> int:
+    category = await session.get(Category, category_id)
     if category is None:
         raise ServiceError(ErrorCode.NOT_FOUND, "No such category", ["id"])
     if await session.scalar(select(Category.id).where(Category.parent_id == category.id).limit(1)):

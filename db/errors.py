@@ -26,11 +26,3 @@ class ServiceError(Exception):
         self.code = code
         self.message = message
         self.field = list(field) if field is not None else None
-
-
-class ServiceErrors(Exception):
-    """Several failures at once (bulk operations report every failed row)."""
-
-    def __init__(self, errors: Sequence[ServiceError]) -> None:
-        super().__init__("; ".join(e.message for e in errors))
-        self.errors = list(errors)

@@ -1,9 +1,10 @@
-"""Item queries: filtered, sorted, paginated lists and batch loads."""
+"""Items: filtered, sorted, paginated lists, batch loads, and catalogue writes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -11,12 +12,13 @@ from sqlalchemy import ColumnElement, Select, and_, delete, func, or_, select, u
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import batch, validation
+from db import batch, events, validation
 from db.categories import descendant_ids_cte
 from db.errors import ErrorCode, ServiceError
+from db.events import ItemChange, ItemChanged
 from db.models import Category, Image, Item, Reservation, StockLevel, StockMovement, utcnow
 from db.pagination import Page, PageArgs, SortKey, count, paginate
-from db.session import record_event
+from db.stock.expressions import is_low, item_totals, totals_of
 
 
 class ItemSort(StrEnum):
@@ -33,8 +35,8 @@ class ItemFilterSpec:
     category_id: int | None = None
     warehouse_id: int | None = None
     low_stock: bool | None = None
-    # None hides archived items, as a shop floor expects; True shows only archived ones.
-    archived: bool | None = False
+    # Lists hide archived items, as a shop floor expects; True shows only archived ones.
+    archived: bool = False
     available_at_least: int | None = None
     available_at_most: int | None = None
 
@@ -49,20 +51,8 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _stock_totals(warehouse_id: int | None) -> Any:
-    stmt = select(
-        StockLevel.item_id.label("item_id"),
-        func.sum(StockLevel.on_hand).label("on_hand"),
-        func.sum(StockLevel.on_hand - StockLevel.reserved).label("available"),
-    ).group_by(StockLevel.item_id)
-    if warehouse_id is not None:
-        stmt = stmt.where(StockLevel.warehouse_id == warehouse_id)
-    return stmt.subquery("totals")
-
-
 def _filtered(spec: ItemFilterSpec, order: ItemOrderSpec) -> tuple[Select[Any], dict[str, Any]]:
     """The filtered statement plus the expressions sorting may need."""
-    totals = None
     needs_totals = (
         spec.low_stock is not None
         or spec.available_at_least is not None
@@ -72,13 +62,10 @@ def _filtered(spec: ItemFilterSpec, order: ItemOrderSpec) -> tuple[Select[Any], 
     stmt = select(Item)
     exprs: dict[str, Any] = {}
     if needs_totals:
-        totals = _stock_totals(spec.warehouse_id)
+        totals = item_totals(spec.warehouse_id)
         stmt = stmt.outerjoin(totals, totals.c.item_id == Item.id)
-        exprs["on_hand"] = func.coalesce(totals.c.on_hand, 0)
-        exprs["available"] = func.coalesce(totals.c.available, 0)
-    conditions: list[ColumnElement[bool]] = []
-    if spec.archived is not None:
-        conditions.append(Item.archived.is_(spec.archived))
+        exprs["on_hand"], exprs["available"] = totals_of(totals)
+    conditions: list[ColumnElement[bool]] = [Item.archived.is_(spec.archived)]
     if spec.search:
         pattern = f"%{_escape_like(spec.search.lower())}%"
         conditions.append(
@@ -97,7 +84,7 @@ def _filtered(spec: ItemFilterSpec, order: ItemOrderSpec) -> tuple[Select[Any], 
             )
         )
     if spec.low_stock is not None:
-        low = exprs["available"] <= Item.reorder_point
+        low = is_low(exprs["available"], Item.reorder_point)
         conditions.append(low if spec.low_stock else ~low)
     if spec.available_at_least is not None:
         conditions.append(exprs["available"] >= spec.available_at_least)
@@ -152,53 +139,90 @@ async def items_by_sku(session: AsyncSession, skus: Sequence[str]) -> list[Item 
 
 # ---------------------------------------------------------------- catalogue writes
 
-ITEMS_CHANNEL = "items"
+
+@dataclass(frozen=True, slots=True)
+class ItemDraft:
+    """A new item's fields."""
+
+    sku: str
+    name: str
+    unit_price: Decimal
+    description: str | None = None
+    category_id: int | None = None
+    unit_cost: Decimal | None = None
+    reorder_point: int | None = None
 
 
-def _item_event(session: AsyncSession, kind: str, item_id: int) -> None:
-    record_event(session, {"channel": ITEMS_CHANNEL, "kind": kind, "itemId": item_id})
+class Keep:
+    """Marks a field of an ``ItemPatch`` that the caller leaves as it is."""
+
+    def __repr__(self) -> str:
+        return "KEEP"
 
 
-async def _check_item_values(
-    session: AsyncSession, values: dict[str, Any], prefix: Sequence[str]
+KEEP = Keep()
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPatch:
+    """Changes to an item; ``KEEP`` leaves a field alone, ``None`` clears an optional one."""
+
+    sku: str | Keep | None = KEEP
+    name: str | Keep | None = KEEP
+    description: str | Keep | None = KEEP
+    category_id: int | Keep | None = KEEP
+    unit_price: Decimal | Keep | None = KEEP
+    unit_cost: Decimal | Keep | None = KEEP
+    reorder_point: int | Keep | None = KEEP
+
+    def changes(self) -> dict[str, Any]:
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if not isinstance(getattr(self, f.name), Keep)
+        }
+
+
+def _item_event(session: AsyncSession, kind: ItemChange, item_id: int) -> None:
+    events.record(session, ItemChanged(kind=kind, item_id=item_id))
+
+
+async def _clean(
+    session: AsyncSession, values: dict[str, Any], item_id: int | None
 ) -> dict[str, Any]:
+    """Validate the given fields; errors name the field (``unit_price``), not an API path."""
     clean = dict(values)
     if "sku" in clean:
-        clean["sku"] = validation.text(clean["sku"], [*prefix, "sku"], max_length=64, label="SKU")
+        clean["sku"] = validation.text(clean["sku"] or "", ["sku"], max_length=64, label="SKU")
     if "name" in clean:
-        clean["name"] = validation.text(
-            clean["name"], [*prefix, "name"], max_length=200, label="Name"
-        )
+        clean["name"] = validation.text(clean["name"] or "", ["name"], max_length=200, label="Name")
     if "description" in clean:
         clean["description"] = validation.optional_text(
-            clean["description"], [*prefix, "description"], max_length=10_000, label="Description"
+            clean["description"], ["description"], max_length=10_000, label="Description"
         )
     if "unit_price" in clean:
         if clean["unit_price"] is None:
-            raise ServiceError(ErrorCode.INVALID, "Unit price is required", [*prefix, "unitPrice"])
-        validation.money(clean["unit_price"], [*prefix, "unitPrice"], "Unit price")
+            raise ServiceError(ErrorCode.INVALID, "Unit price is required", ["unit_price"])
+        validation.money(clean["unit_price"], ["unit_price"], "Unit price")
     if clean.get("unit_cost") is not None:
-        validation.money(clean["unit_cost"], [*prefix, "unitCost"], "Unit cost")
+        validation.money(clean["unit_cost"], ["unit_cost"], "Unit cost")
     if "reorder_point" in clean:
         if clean["reorder_point"] is None:
             clean["reorder_point"] = 0
-        validation.count(clean["reorder_point"], [*prefix, "reorderPoint"], "Reorder point")
+        validation.count(clean["reorder_point"], ["reorder_point"], "Reorder point")
     if clean.get("category_id") is not None:
         if await session.get(Category, clean["category_id"]) is None:
-            raise ServiceError(ErrorCode.NOT_FOUND, "No such category", [*prefix, "categoryId"])
+            raise ServiceError(ErrorCode.NOT_FOUND, "No such category", ["category_id"])
     if "sku" in clean:
         clash = await session.scalar(select(Item.id).where(Item.sku == clean["sku"]))
-        if clash is not None and clash != clean.get("_id"):
-            raise ServiceError(
-                ErrorCode.DUPLICATE, f"SKU {clean['sku']} is taken", [*prefix, "sku"]
-            )
-    clean.pop("_id", None)
+        if clash is not None and clash != item_id:
+            raise ServiceError(ErrorCode.DUPLICATE, f"SKU {clean['sku']} is taken", ["sku"])
     return clean
 
 
-async def create_item(session: AsyncSession, values: dict[str, Any]) -> Item:
-    clean = await _check_item_values(session, values, ["input"])
-    clean.setdefault("reorder_point", 0)
+async def create_item(session: AsyncSession, draft: ItemDraft) -> Item:
+    values = {f.name: getattr(draft, f.name) for f in fields(draft)}
+    clean = await _clean(session, values, None)
     item = Item(**clean)
     session.add(item)
     try:
@@ -206,18 +230,16 @@ async def create_item(session: AsyncSession, values: dict[str, Any]) -> Item:
             await session.flush()
     except IntegrityError:
         # A concurrent create won the race for the SKU.
-        raise ServiceError(
-            ErrorCode.DUPLICATE, f"SKU {clean['sku']} is taken", ["input", "sku"]
-        ) from None
-    _item_event(session, "CREATED", item.id)
+        raise ServiceError(ErrorCode.DUPLICATE, f"SKU {clean['sku']} is taken", ["sku"]) from None
+    _item_event(session, ItemChange.CREATED, item.id)
     return item
 
 
 async def _bump(
-    session: AsyncSession, item_id: int | None, values: dict[str, Any], expected_version: int | None
+    session: AsyncSession, item_id: int, values: dict[str, Any], expected_version: int | None
 ) -> Item:
     """Apply changes and bump the version; refuse when the version moved on meanwhile."""
-    if item_id is None or await session.get(Item, item_id) is None:
+    if await session.get(Item, item_id) is None:
         raise ServiceError(ErrorCode.NOT_FOUND, "No such item", ["id"])
     stmt = update(Item).where(Item.id == item_id)
     if expected_version is not None:
@@ -233,37 +255,37 @@ async def _bump(
         raise ServiceError(
             ErrorCode.VERSION_CONFLICT,
             f"The item is at version {current.version}, not {expected_version}: reload it",
-            ["expectedVersion"],
+            ["expected_version"],
         )
     return item
 
 
 async def update_item(
-    session: AsyncSession, item_id: int | None, values: dict[str, Any], expected_version: int | None
+    session: AsyncSession, item_id: int, patch: ItemPatch, expected_version: int | None
 ) -> Item:
-    clean = await _check_item_values(session, {**values, "_id": item_id}, ["input"])
+    clean = await _clean(session, patch.changes(), item_id)
     item = await _bump(session, item_id, clean, expected_version)
-    _item_event(session, "UPDATED", item.id)
+    _item_event(session, ItemChange.UPDATED, item.id)
     return item
 
 
-async def archive_item(session: AsyncSession, item_id: int | None) -> Item:
+async def archive_item(session: AsyncSession, item_id: int) -> Item:
     item = await _bump(session, item_id, {"archived": True}, None)
-    _item_event(session, "ARCHIVED", item.id)
+    _item_event(session, ItemChange.ARCHIVED, item.id)
     return item
 
 
-async def set_item_image(session: AsyncSession, item_id: int | None, image_id: int | None) -> Item:
+async def set_item_image(session: AsyncSession, item_id: int, image_id: int | None) -> Item:
     if image_id is not None and await session.get(Image, image_id) is None:
-        raise ServiceError(ErrorCode.NOT_FOUND, "No such upload", ["uploadId"])
+        raise ServiceError(ErrorCode.NOT_FOUND, "No such upload", ["upload_id"])
     item = await _bump(session, item_id, {"image_id": image_id}, None)
-    _item_event(session, "UPDATED", item.id)
+    _item_event(session, ItemChange.UPDATED, item.id)
     return item
 
 
-async def delete_item(session: AsyncSession, item_id: int | None) -> int:
+async def delete_item(session: AsyncSession, item_id: int) -> int:
     """Delete an item that never moved; one with history must be archived instead."""
-    item = None if item_id is None else await session.get(Item, item_id)
+    item = await session.get(Item, item_id)
     if item is None:
         raise ServiceError(ErrorCode.NOT_FOUND, "No such item", ["id"])
     used = await session.scalar(
@@ -276,5 +298,5 @@ async def delete_item(session: AsyncSession, item_id: int | None) -> int:
     await session.execute(delete(StockLevel).where(StockLevel.item_id == item.id))
     await session.delete(item)
     await session.flush()
-    _item_event(session, "DELETED", item.id)
+    _item_event(session, ItemChange.DELETED, item.id)
     return item.id

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from alembic import command
@@ -21,10 +20,6 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the database at ``url`` to ``revision`` (blocking; runs its own event loop)."""
     command.upgrade(alembic_config(url), revision)
-
-
-async def upgrade_async(url: str, revision: str = "head") -> None:
-    await asyncio.to_thread(upgrade, url, revision)
 
 
 def check(url: str) -> None:

@@ -66,10 +66,6 @@ class Page(Generic[T]):
     def cursor(self, index: int) -> str:
         return encode_cursor(self.positions[index])
 
-    @property
-    def cursors(self) -> list[str]:
-        return [encode_cursor(position) for position in self.positions]
-
 
 def _encode_value(value: Any) -> Any:
     if isinstance(value, Decimal):

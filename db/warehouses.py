@@ -29,14 +29,14 @@ async def warehouses_by_id(session: AsyncSession, ids: Sequence[int]) -> list[Wa
 async def _check(
     session: AsyncSession, warehouse_id: int | None, code: str, name: str, address: str | None
 ) -> tuple[str, str, str | None]:
-    clean_code = validation.text(code, ["input", "code"], max_length=32, label="Code")
-    clean_name = validation.text(name, ["input", "name"], max_length=200, label="Name")
+    clean_code = validation.text(code, ["code"], max_length=32, label="Code")
+    clean_name = validation.text(name, ["name"], max_length=200, label="Name")
     clean_address = validation.optional_text(
-        address, ["input", "address"], max_length=2_000, label="Address"
+        address, ["address"], max_length=2_000, label="Address"
     )
     clash = await session.scalar(select(Warehouse.id).where(Warehouse.code == clean_code))
     if clash is not None and clash != warehouse_id:
-        raise ServiceError(ErrorCode.DUPLICATE, f"Code {clean_code} is taken", ["input", "code"])
+        raise ServiceError(ErrorCode.DUPLICATE, f"Code {clean_code} is taken", ["code"])
     return clean_code, clean_name, clean_address
 
 
@@ -51,9 +51,9 @@ async def create_warehouse(
 
 
 async def update_warehouse(
-    session: AsyncSession, warehouse_id: int | None, code: str, name: str, address: str | None
+    session: AsyncSession, warehouse_id: int, code: str, name: str, address: str | None
 ) -> Warehouse:
-    warehouse = None if warehouse_id is None else await session.get(Warehouse, warehouse_id)
+    warehouse = await session.get(Warehouse, warehouse_id)
     if warehouse is None:
         raise ServiceError(ErrorCode.NOT_FOUND, "No such warehouse", ["id"])
     warehouse.code, warehouse.name, warehouse.address = await _check(
@@ -64,9 +64,9 @@ async def update_warehouse(
     return warehouse
 
 
-async def delete_warehouse(session: AsyncSession, warehouse_id: int | None) -> int:
+async def delete_warehouse(session: AsyncSession, warehouse_id: int) -> int:
     """Delete an empty warehouse with no history; otherwise IN_USE."""
-    warehouse = None if warehouse_id is None else await session.get(Warehouse, warehouse_id)
+    warehouse = await session.get(Warehouse, warehouse_id)
     if warehouse is None:
         raise ServiceError(ErrorCode.NOT_FOUND, "No such warehouse", ["id"])
     stocked = await session.scalar(
