@@ -9,7 +9,7 @@ from graphql import GraphQLError
 
 from db.errors import ServiceError
 from schema.context import Context, IssuedTokens
-from schema.errors import UserError
+from schema.errors import ARGUMENTS, UserError
 from schema.users import User
 
 
@@ -42,7 +42,7 @@ class AuthPayload:
             refresh_token=None,
             expires_in=None,
             user=None,
-            errors=[UserError.from_service(error)],
+            errors=[UserError.from_service(error, ARGUMENTS)],
         )
 
 
@@ -55,12 +55,10 @@ class AuthMutation:
         email: Annotated[str, strawberry.argument(description="Login email.")],
         password: Annotated[str, strawberry.argument(description="Password.")],
     ) -> AuthPayload:
-        auth = info.context.auth
-        assert auth is not None
-        throttle = info.context.login_throttle
-        retry_after = await throttle() if throttle is not None else None
+        context = info.context
+        retry_after = await context.services.throttle.login(context.client)
         if retry_after is not None:
-            response = info.context.response
+            response = context.response
             if response is not None:
                 response.status_code = 429
                 response.headers["Retry-After"] = str(int(retry_after))
@@ -69,7 +67,9 @@ class AuthMutation:
                 extensions={"code": "RATE_LIMITED", "retryAfter": int(retry_after)},
             )
         try:
-            return AuthPayload.ok(await auth.login(email, password))
+            return AuthPayload.ok(
+                await context.services.auth.login(context.unit_of_work, email, password)
+            )
         except ServiceError as error:
             return AuthPayload.failed(error)
 
@@ -81,9 +81,10 @@ class AuthMutation:
             str, strawberry.argument(description="The refresh token from login or last refresh.")
         ],
     ) -> AuthPayload:
-        auth = info.context.auth
-        assert auth is not None
+        context = info.context
         try:
-            return AuthPayload.ok(await auth.refresh(refresh_token))
+            return AuthPayload.ok(
+                await context.services.auth.refresh(context.unit_of_work, refresh_token)
+            )
         except ServiceError as error:
             return AuthPayload.failed(error)

@@ -11,7 +11,7 @@ from db import categories, items
 from db.models import Category as CategoryRow
 from schema.context import Context
 from schema.errors import UserError
-from schema.ids import decode_optional, try_decode
+from schema.ids import decode_optional, optional_pk_of, pk_of
 from schema.mutations import DeletePayload, run
 from schema.permissions import IsManager, IsViewer
 from schema.relay import After, Before, Connection, First, Last, Node, global_id, page_args, paged
@@ -106,9 +106,7 @@ class CategoryInput:
     )
 
     def parent(self) -> int | None:
-        if self.parent_id is None:
-            return None
-        return try_decode(self.parent_id, "Category") or -1
+        return optional_pk_of(self.parent_id, "Category", "parent_id", "parent category")
 
 
 @strawberry.type(description="Result of a category mutation.")
@@ -145,11 +143,10 @@ class CategoryMutation:
         id: Annotated[strawberry.ID, strawberry.argument(description="The category.")],
         input: Annotated[CategoryInput, strawberry.argument(description="Its new fields.")],
     ) -> CategoryPayload:
-        pk = try_decode(id, "Category")
         row, errors = await run(
             info.context,
             lambda s: categories.update_category(
-                s, pk, input.name, input.description, input.parent()
+                s, pk_of(id, "Category", "id"), input.name, input.description, input.parent()
             ),
         )
         return CategoryPayload.of(row, errors)
@@ -163,6 +160,7 @@ class CategoryMutation:
         info: strawberry.Info[Context],
         id: Annotated[strawberry.ID, strawberry.argument(description="The category.")],
     ) -> DeletePayload:
-        pk = try_decode(id, "Category")
-        deleted, errors = await run(info.context, lambda s: categories.delete_category(s, pk))
+        deleted, errors = await run(
+            info.context, lambda s: categories.delete_category(s, pk_of(id, "Category", "id"))
+        )
         return DeletePayload(deleted_id=None if deleted is None else id, errors=errors)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -10,8 +10,9 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.fastapi import BaseContext
 
-from db.models import Image, Role, User
-from db.session import EventSink, Reader, unit_of_work
+from db.models import Role, User
+from db.session import Publisher, Reader, unit_of_work
+from db.uploads import ImageFile
 from schema.loaders import Loaders
 
 
@@ -33,8 +34,6 @@ class SubscriberTooSlow(Exception):
 class Broker(Protocol):
     """Event fan-out; ``api/`` provides memory, Redis and PostgreSQL backends."""
 
-    async def publish(self, channel: str, message: dict[str, Any]) -> None: ...
-
     def subscribe(
         self, channel: str
     ) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]: ...
@@ -51,24 +50,35 @@ class IssuedTokens(Protocol):
     def user(self) -> User: ...
 
 
-class Auth(Protocol):
-    """Login and refresh; ``api/`` implements it over tokens and the database.
+UnitOfWork = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
-    Both raise ``db.errors.ServiceError`` for a business failure.
+
+class Auth(Protocol):
+    """Login and refresh over tokens and the database; ``api/`` implements it.
+
+    Both write through the unit of work they are given (the request's own, so a request
+    never holds two pool connections) and raise ``db.errors.ServiceError`` for a business
+    failure.
     """
 
-    async def login(self, email: str, password: str) -> IssuedTokens: ...
+    async def login(self, work: UnitOfWork, email: str, password: str) -> IssuedTokens: ...
 
-    async def refresh(self, refresh_token: str) -> IssuedTokens: ...
+    async def refresh(self, work: UnitOfWork, refresh_token: str) -> IssuedTokens: ...
 
 
-PasswordHasher = Callable[[str], str]
+class LoginThrottle(Protocol):
+    async def login(self, client: str) -> float | None:
+        """None when another login from ``client`` may go ahead, else seconds to wait."""
+        ...
 
 
 class ImageUploads(Protocol):
-    """Validates and stores an uploaded file; ServiceError(INVALID) when it is refused."""
+    """Checks and stores an uploaded file; ServiceError(INVALID) when it is refused."""
 
-    async def store(self, upload: Any, user_id: int) -> Image: ...
+    async def stage(self, upload: Any) -> ImageFile: ...
+
+
+PasswordHasher = Callable[[str], str]
 
 
 class SchemaSettings(Protocol):
@@ -76,40 +86,45 @@ class SchemaSettings(Protocol):
     def subscription_cap(self) -> int: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the app gives every request: data access, events, auth, uploads, settings."""
+
+    read_factory: async_sessionmaker[AsyncSession]
+    write_factory: async_sessionmaker[AsyncSession]
+    broker: Broker
+    publish: Publisher
+    settings: SchemaSettings
+    auth: Auth
+    throttle: LoginThrottle
+    images: ImageUploads
+    hash_password: PasswordHasher
+
+
 class Context(BaseContext):
-    """What every resolver may reach: data access, the viewer, the broker, settings."""
+    """What every resolver may reach: data access, the viewer, the app's services.
+
+    ``user`` and ``auth_error`` are filled in by the context dependency (for WebSockets, by
+    ``connection_init``); everything else is fixed when the request starts.
+    """
 
     def __init__(
-        self,
-        *,
-        read_factory: async_sessionmaker[AsyncSession],
-        write_factory: async_sessionmaker[AsyncSession],
-        broker: Broker,
-        settings: SchemaSettings,
-        user: Viewer | None = None,
-        auth_error: str | None = None,
-        auth: Auth | None = None,
-        hash_password: PasswordHasher | None = None,
-        publish: Callable[[EventSink], Awaitable[None]] | None = None,
+        self, services: Services, *, client: str = "unknown", request_id: str | None = None
     ) -> None:
         super().__init__()
-        self.read_factory = read_factory
-        self.write_factory = write_factory
-        self.reader = Reader(read_factory)
+        self.services = services
+        self.client = client
+        self.request_id = request_id
+        self.reader = Reader(services.read_factory)
         self.loaders = Loaders(self.reader)
-        self.broker = broker
-        self.settings = settings
-        self.user = user
-        self.auth_error = auth_error
-        self.auth = auth
-        self.hash_password = hash_password
-        self._publish = publish
+        self.user: Viewer | None = None
+        self.auth_error: str | None = None
         self.active_subscriptions = 0
         self.on_close: list[Callable[[], object]] = []
-        self.request_id: str | None = None
-        self.images: ImageUploads | None = None
-        # Seconds to wait before another login from this client, or None; set by api/.
-        self.login_throttle: Callable[[], Awaitable[float | None]] | None = None
+
+    @property
+    def settings(self) -> SchemaSettings:
+        return self.services.settings
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -118,32 +133,14 @@ class Context(BaseContext):
         # so many concurrent writers cannot starve the pool waiting on each other.
         await self.reader.reset()
         try:
-            async with unit_of_work(self.write_factory, self._publish) as session:
-                yield session
+            async with unit_of_work(self.services.write_factory, self.services.publish) as s:
+                yield s
         finally:
             await self.refresh_reads()
 
     async def refresh_reads(self) -> None:
         await self.reader.reset()
         self.loaders.clear_all()
-
-    def fresh(self) -> Context:
-        """A copy with its own session and loaders (one per subscription event)."""
-        clone = Context(
-            read_factory=self.read_factory,
-            write_factory=self.write_factory,
-            broker=self.broker,
-            settings=self.settings,
-            user=self.user,
-            auth_error=self.auth_error,
-            auth=self.auth,
-            hash_password=self.hash_password,
-            publish=self._publish,
-        )
-        clone.request = self.request
-        clone.response = self.response
-        clone.connection_params = self.connection_params
-        return clone
 
     async def close(self) -> None:
         for callback in self.on_close:

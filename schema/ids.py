@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 
+from db.errors import ErrorCode, ServiceError
 from schema.errors import bad_input
 
 
@@ -39,10 +40,25 @@ def decode_optional(global_id: str | None, expected: str) -> int | None:
     return None if global_id is None else decode_id(global_id, expected)
 
 
-def try_decode(global_id: str, expected: str) -> int | None:
-    """For mutations, which report bad IDs as UserErrors rather than raising."""
+def pk_of(global_id: str, expected: str, field: str, label: str | None = None) -> int:
+    """For mutations: the primary key of an ID naming ``expected``.
+
+    An ID that is malformed or names another type can match no row, so it is reported as
+    any unknown ID is: a NOT_FOUND ServiceError on ``field``, which ``run`` turns into a
+    UserError at that input path.
+    """
     try:
         type_name, pk = from_global_id(global_id)
     except ValueError:
-        return None
-    return pk if type_name == expected else None
+        type_name, pk = "", 0
+    if type_name != expected:
+        raise ServiceError(
+            ErrorCode.NOT_FOUND, f"No such {label or expected.lower()}", [field]
+        )
+    return pk
+
+
+def optional_pk_of(
+    global_id: str | None, expected: str, field: str, label: str | None = None
+) -> int | None:
+    return None if global_id is None else pk_of(global_id, expected, field, label)

@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 from aiodataloader import DataLoader
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import categories, items, stock_queries, users, warehouses
+from db import categories, items, uploads, users, warehouses
 from db.models import (
     Category,
     Image,
@@ -20,6 +20,7 @@ from db.models import (
     Warehouse,
 )
 from db.session import Reader
+from db.stock import queries as stock_queries
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -104,7 +105,7 @@ class Loaders:
         self.reservation: Loader[int, Reservation | None] = Loader(
             reader, stock_queries.reservations_by_id
         )
-        self.image: Loader[int, Image | None] = Loader(reader, stock_queries.images_by_id)
+        self.image: Loader[int, Image | None] = Loader(reader, uploads.images_by_id)
         self.user: Loader[int, User | None] = Loader(reader, users.users_by_id)
 
     def clear_all(self) -> None:

@@ -8,24 +8,27 @@ from typing import TypeVar
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.errors import ServiceError, ServiceErrors
+from db.errors import ServiceError
 from schema.context import Context
-from schema.errors import UserError, user_errors
+from schema.errors import INPUT, InputPaths, UserError
 
 T = TypeVar("T")
 
 
 async def run(
-    context: Context, work: Callable[[AsyncSession], Awaitable[T]]
+    context: Context,
+    work: Callable[[AsyncSession], Awaitable[T]],
+    paths: InputPaths = INPUT,
 ) -> tuple[T | None, list[UserError]]:
-    """Run ``work`` in its own transaction; on a ServiceError nothing it did is kept."""
+    """Run ``work`` in its own transaction; on a ServiceError nothing it did is kept.
+
+    The errors' service field names become this mutation's input paths through ``paths``.
+    """
     try:
         async with context.unit_of_work() as session:
             result = await work(session)
     except ServiceError as error:
-        return None, [UserError.from_service(error)]
-    except ServiceErrors as errors:
-        return None, user_errors(errors.errors)
+        return None, [UserError.from_service(error, paths)]
     return result, []
 
 

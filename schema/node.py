@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from db.models import Role
 from schema.categories import Category
 from schema.context import Context
 from schema.errors import bad_input
@@ -58,9 +59,9 @@ class NodeQuery:
         resolve = NODE_TYPES.get(type_name)
         if resolve is None:
             raise bad_input(f"ID {id!r} names no known type")
-        if type_name == "User" and info.context.user is not None:
-            from db.models import Role
-
-            if pk != info.context.user.id and not info.context.user.role.includes(Role.ADMIN):
+        viewer = info.context.user
+        if type_name == "User" and viewer is not None:
+            # Users see themselves; only ADMIN sees other users.
+            if pk != viewer.id and not viewer.role.includes(Role.ADMIN):
                 return None
         return await resolve(info.context, pk)

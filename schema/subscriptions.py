@@ -8,19 +8,21 @@ through fresh loaders, so a subscriber sees current rows and its own permissions
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import asynccontextmanager
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import aclosing, asynccontextmanager
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.items import ITEMS_CHANNEL
+from db.events import Event, EventDecodeError, ItemChanged, LowStock, StockChanged, decode
 from db.models import Item as ItemRow
 from db.models import StockLevel as StockLevelRow
 from db.models import StockMovement as StockMovementRow
 from db.models import Warehouse as WarehouseRow
-from db.stock import LOW_STOCK_CHANNEL, STOCK_CHANNEL
 from schema.context import Context, SubscriberTooSlow
 from schema.errors import CodedError
 from schema.ids import decode_optional, to_global_id
@@ -29,7 +31,12 @@ from schema.permissions import IsViewer
 from schema.stock import StockLevel, StockMovement
 from schema.warehouses import Warehouse
 
+log = logging.getLogger("stockroom.subscriptions")
+
 SLOW_CLOSE_CODE = 4499  # application range: "you fell behind; reconnect"
+
+E = TypeVar("E", StockChanged, ItemChanged, LowStock)
+T = TypeVar("T")
 
 
 @strawberry.type(description="A change to one stock level.")
@@ -68,9 +75,72 @@ WarehouseIdArg = Annotated[
     strawberry.ID | None, strawberry.argument(description="Only events in this warehouse.")
 ]
 
+# (loader attribute, model, primary key) of the rows every subscriber of an event needs.
+Needed = list[tuple[str, type[Any], int]]
+
+
+def _needed(event: Event) -> Needed:
+    match event:
+        case StockChanged():
+            return [
+                ("movement", StockMovementRow, event.movement_id),
+                ("stock_level", StockLevelRow, event.stock_level_id),
+                ("item", ItemRow, event.item_id),
+                ("warehouse", WarehouseRow, event.warehouse_id),
+            ]
+        case ItemChanged():
+            return [("item", ItemRow, event.item_id)]
+        case LowStock():
+            return [
+                ("item", ItemRow, event.item_id),
+                ("warehouse", WarehouseRow, event.warehouse_id),
+            ]
+
+
+class SharedReads:
+    """The rows of one delivered message, read once per process for all its subscribers.
+
+    Keyed by the message's identity (every local subscriber receives the same object) and
+    holding the message, so an id is never reused while its entry lives; bounded.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._reads: OrderedDict[int, tuple[Mapping[str, Any], asyncio.Future[Any]]] = OrderedDict()
+
+    def get(
+        self, message: Mapping[str, Any], read: Callable[[], Awaitable[T]]
+    ) -> asyncio.Future[T]:
+        entry = self._reads.get(id(message))
+        if entry is None:
+            entry = (message, asyncio.ensure_future(read()))
+            self._reads[id(message)] = entry
+            while len(self._reads) > self._size:
+                self._reads.popitem(last=False)
+        return entry[1]
+
+
+_SHARED = SharedReads()
+
+
+async def _read(context: Context, needed: Needed) -> dict[str, Any]:
+    session: AsyncSession
+    async with context.services.read_factory() as session:
+        return {name: await session.get(model, pk) for name, model, pk in needed}
+
+
+async def _prime(context: Context, message: Mapping[str, Any], event: Event) -> None:
+    """Fresh loaders for this subscriber, primed with the event's rows (read once)."""
+    needed = _needed(event)
+    rows = await asyncio.shield(_SHARED.get(message, lambda: _read(context, needed)))
+    await context.refresh_reads()
+    for name, row in rows.items():
+        if row is not None:
+            getattr(context.loaders, name).prime(row.id, row)
+
 
 @asynccontextmanager
-async def _events(info: strawberry.Info[Context], channel: str) -> AsyncIterator[Any]:
+async def _subscribed(info: strawberry.Info[Context], channel: str) -> AsyncIterator[Any]:
     """Subscribe within the connection's cap; cut off a subscriber that falls behind."""
     context = info.context
     cap = context.settings.subscription_cap
@@ -78,60 +148,79 @@ async def _events(info: strawberry.Info[Context], channel: str) -> AsyncIterator
         raise CodedError(f"At most {cap} subscriptions per connection", "RATE_LIMITED")
     context.active_subscriptions += 1
     try:
-        async with context.broker.subscribe(channel) as events:
-            yield events
+        async with context.services.broker.subscribe(channel) as messages:
+            yield messages
     except SubscriberTooSlow:
-        socket = context.request
-        close = getattr(socket, "close", None)
+        close = getattr(context.request, "close", None)
         if close is not None:
             await close(code=SLOW_CLOSE_CODE, reason="Subscriber fell too far behind")
     finally:
         context.active_subscriptions -= 1
 
 
-# Loader attribute -> (model, event key) of the rows every subscriber of an event needs.
-_ROWS: dict[str, dict[str, tuple[type[Any], str]]] = {
-    STOCK_CHANNEL: {
-        "movement": (StockMovementRow, "movementId"),
-        "stock_level": (StockLevelRow, "stockLevelId"),
-        "item": (ItemRow, "itemId"),
-        "warehouse": (WarehouseRow, "warehouseId"),
-    },
-    ITEMS_CHANNEL: {"item": (ItemRow, "itemId")},
-    LOW_STOCK_CHANNEL: {"item": (ItemRow, "itemId"), "warehouse": (WarehouseRow, "warehouseId")},
-}
+async def _stream(
+    info: strawberry.Info[Context],
+    event_type: type[E],
+    wanted: Callable[[E], bool],
+    build: Callable[[Context, E], Awaitable[T | None]],
+) -> AsyncGenerator[T, None]:
+    """The loop every subscription shares: filter on ids, read once, resolve, yield."""
+    async with _subscribed(info, event_type.channel) as messages:
+        async for message in messages:
+            try:
+                event = decode(event_type.channel, message)
+            except EventDecodeError:
+                log.warning("ignored a malformed %s event", event_type.channel)
+                continue
+            assert isinstance(event, event_type)
+            if not wanted(event):
+                continue
+            context = info.context
+            await _prime(context, message, event)
+            value = await build(context, event)
+            if value is not None:
+                yield value
+            # the event is resolved: give the connection back to the pool
+            await context.reader.reset()
 
 
-async def _read_rows(context: Context, channel: str, event: dict[str, Any]) -> dict[str, Any]:
-    async with context.read_factory() as session:
-        return {
-            name: await session.get(model, event[key])
-            for name, (model, key) in _ROWS[channel].items()
-        }
+def _on(item: int | None, warehouse: int | None) -> Callable[[Any], bool]:
+    def wanted(event: Any) -> bool:
+        return (item is None or event.item_id == item) and (
+            warehouse is None or event.warehouse_id == warehouse
+        )
+
+    return wanted
 
 
-async def _fresh_loaders(context: Context, channel: str, event: dict[str, Any]) -> None:
-    """Give this subscriber fresh loaders primed with the event's rows.
-
-    The rows are read once per event and process, after the commit, and shared by every
-    local subscriber through the delivered message itself; each subscriber still resolves
-    fields (and their permissions) with its own context. 1,000 subscribers cost four
-    statements per event instead of four thousand.
-    """
-    shared = event.get("_rows")
-    if shared is None:
-        shared = asyncio.ensure_future(_read_rows(context, channel, event))
-        event["_rows"] = shared
-    rows = await asyncio.shield(shared)
-    await context.refresh_reads()
-    for name, row in rows.items():
-        if row is not None:
-            getattr(context.loaders, name).prime(row.id, row)
+async def _stock_event(context: Context, event: StockChanged) -> StockEvent:
+    movement = await context.loaders.movement.load(event.movement_id)
+    level = await context.loaders.stock_level.load(event.stock_level_id)
+    return StockEvent(
+        movement=None if movement is None else StockMovement.from_row(movement),
+        stock_level=None if level is None else StockLevel.from_row(level),
+    )
 
 
-def _matches(event: dict[str, Any], item: int | None, warehouse: int | None) -> bool:
-    return (item is None or event.get("itemId") == item) and (
-        warehouse is None or event.get("warehouseId") == warehouse
+async def _item_event(context: Context, event: ItemChanged) -> ItemEvent:
+    row = await context.loaders.item.load(event.item_id)
+    return ItemEvent(
+        kind=ItemEventKind(event.kind.value),
+        item_id=strawberry.ID(to_global_id("Item", event.item_id)),
+        item=None if row is None else Item.from_row(row),
+    )
+
+
+async def _low_stock_alert(context: Context, event: LowStock) -> LowStockAlert | None:
+    item = await context.loaders.item.load(event.item_id)
+    place = await context.loaders.warehouse.load(event.warehouse_id)
+    if item is None or place is None:
+        return None
+    return LowStockAlert(
+        item=Item.from_row(item),
+        warehouse=Warehouse.from_row(place),
+        available=event.available,
+        reorder_point=event.reorder_point,
     )
 
 
@@ -147,24 +236,10 @@ class Subscription:
         item_id: ItemIdArg = None,
         warehouse_id: WarehouseIdArg = None,
     ) -> AsyncGenerator[StockEvent, None]:
-        item, warehouse = (
-            decode_optional(item_id, "Item"),
-            decode_optional(warehouse_id, "Warehouse"),
-        )
-        async with _events(info, STOCK_CHANNEL) as events:
+        wanted = _on(decode_optional(item_id, "Item"), decode_optional(warehouse_id, "Warehouse"))
+        async with aclosing(_stream(info, StockChanged, wanted, _stock_event)) as events:
             async for event in events:
-                if not _matches(event, item, warehouse):
-                    continue
-                context = info.context
-                await _fresh_loaders(context, STOCK_CHANNEL, event)
-                movement = await context.loaders.movement.load(event["movementId"])
-                level = await context.loaders.stock_level.load(event["stockLevelId"])
-                yield StockEvent(
-                    movement=None if movement is None else StockMovement.from_row(movement),
-                    stock_level=None if level is None else StockLevel.from_row(level),
-                )
-                # the event is resolved: give the connection back to the pool
-                await context.reader.reset()
+                yield event
 
     @strawberry.subscription(
         description="Items created, updated, archived or deleted; optionally one item.",
@@ -177,21 +252,14 @@ class Subscription:
             strawberry.ID | None, strawberry.argument(description="Only this item.")
         ] = None,
     ) -> AsyncGenerator[ItemEvent, None]:
-        wanted = decode_optional(id, "Item")
-        async with _events(info, ITEMS_CHANNEL) as events:
+        item = decode_optional(id, "Item")
+
+        def wanted(event: ItemChanged) -> bool:
+            return item is None or event.item_id == item
+
+        async with aclosing(_stream(info, ItemChanged, wanted, _item_event)) as events:
             async for event in events:
-                if not _matches(event, wanted, None):
-                    continue
-                context = info.context
-                await _fresh_loaders(context, ITEMS_CHANNEL, event)
-                row = await context.loaders.item.load(event["itemId"])
-                yield ItemEvent(
-                    kind=ItemEventKind(event["kind"]),
-                    item_id=strawberry.ID(to_global_id("Item", event["itemId"])),
-                    item=None if row is None else Item.from_row(row),
-                )
-                # the event is resolved: give the connection back to the pool
-                await context.reader.reset()
+                yield event
 
     @strawberry.subscription(
         description="Alerts when available stock crosses down to the reorder point.",
@@ -200,22 +268,7 @@ class Subscription:
     async def low_stock(
         self, info: strawberry.Info[Context], warehouse_id: WarehouseIdArg = None
     ) -> AsyncGenerator[LowStockAlert, None]:
-        warehouse = decode_optional(warehouse_id, "Warehouse")
-        async with _events(info, LOW_STOCK_CHANNEL) as events:
-            async for event in events:
-                if not _matches(event, None, warehouse):
-                    continue
-                context = info.context
-                await _fresh_loaders(context, LOW_STOCK_CHANNEL, event)
-                item = await context.loaders.item.load(event["itemId"])
-                place = await context.loaders.warehouse.load(event["warehouseId"])
-                if item is None or place is None:
-                    continue
-                yield LowStockAlert(
-                    item=Item.from_row(item),
-                    warehouse=Warehouse.from_row(place),
-                    available=event["available"],
-                    reorder_point=event["reorderPoint"],
-                )
-                # the event is resolved: give the connection back to the pool
-                await context.reader.reset()
+        wanted = _on(None, decode_optional(warehouse_id, "Warehouse"))
+        async with aclosing(_stream(info, LowStock, wanted, _low_stock_alert)) as alerts:
+            async for alert in alerts:
+                yield alert

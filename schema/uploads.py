@@ -7,11 +7,13 @@ from typing import Annotated
 import strawberry
 from strawberry.file_uploads import Upload
 
+from db import uploads
 from db.errors import ServiceError
 from db.models import Image as ImageRow
 from schema.context import Context
-from schema.errors import UserError
+from schema.errors import ARGUMENTS, UserError
 from schema.ids import to_global_id
+from schema.mutations import run
 from schema.permissions import IsClerk
 
 
@@ -57,12 +59,13 @@ class UploadMutation:
         info: strawberry.Info[Context],
         file: Annotated[Upload, strawberry.argument(description="The image file.")],
     ) -> UploadPayload:
-        images = info.context.images
-        assert images is not None, "the app wires an image store"
-        user = info.context.user
-        assert user is not None
+        context = info.context
+        user = context.user
+        assert user is not None  # the permission class guarantees it
         try:
-            row = await images.store(file, user.id)
+            # Checked and stored before the transaction opens: a slow upload holds no lock.
+            staged = await context.services.images.stage(file)
         except ServiceError as error:
-            return UploadPayload(image=None, errors=[UserError.from_service(error)])
-        return UploadPayload(image=Image.from_row(row), errors=[])
+            return UploadPayload(image=None, errors=[UserError.from_service(error, ARGUMENTS)])
+        row, errors = await run(context, lambda s: uploads.record_image(s, staged, user.id))
+        return UploadPayload(image=None if row is None else Image.from_row(row), errors=errors)

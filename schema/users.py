@@ -14,7 +14,7 @@ from db.models import Role as RoleEnum
 from db.models import User as UserRow
 from schema.context import Context
 from schema.errors import UserError
-from schema.ids import try_decode
+from schema.ids import pk_of
 from schema.mutations import run
 from schema.permissions import IsAdmin, IsViewer
 from schema.relay import After, Before, Connection, First, Last, Node, global_id, page_args, paged
@@ -100,7 +100,7 @@ def _check_password(password: str) -> None:
         raise ServiceError(
             ErrorCode.INVALID,
             f"Password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
-            ["input", "password"],
+            ["password"],
         )
 
 
@@ -112,8 +112,7 @@ class UserMutation:
         info: strawberry.Info[Context],
         input: Annotated[CreateUserInput, strawberry.argument(description="The new user.")],
     ) -> UserPayload:
-        hasher = info.context.hash_password
-        assert hasher is not None
+        hasher = info.context.services.hash_password
 
         async def work(session: AsyncSession) -> UserRow:
             _check_password(input.password)
@@ -137,13 +136,10 @@ class UserMutation:
         id: Annotated[strawberry.ID, strawberry.argument(description="The user.")],
         input: Annotated[UpdateUserInput, strawberry.argument(description="What to change.")],
     ) -> UserPayload:
-        hasher = info.context.hash_password
-        assert hasher is not None
-        pk = try_decode(id, "User")
+        hasher = info.context.services.hash_password
 
         async def work(session: AsyncSession) -> UserRow:
-            if pk is None:
-                raise ServiceError(ErrorCode.NOT_FOUND, f"No user with ID {id!r}", ["id"])
+            pk = pk_of(id, "User", "id")
             password_hash = None
             if input.password is not None:
                 _check_password(input.password)

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from db import stock_queries, warehouses
+from db import warehouses
 from db.models import Warehouse as WarehouseRow
+from db.stock import queries as stock_queries
 from schema.context import Context
 from schema.errors import UserError
-from schema.ids import try_decode
+from schema.ids import pk_of
 from schema.mutations import DeletePayload, run
 from schema.permissions import IsManager, IsViewer
 from schema.relay import After, Before, Connection, First, Last, Node, global_id, page_args, paged
@@ -125,10 +126,11 @@ class WarehouseMutation:
         id: Annotated[strawberry.ID, strawberry.argument(description="The warehouse.")],
         input: Annotated[WarehouseInput, strawberry.argument(description="Its new fields.")],
     ) -> WarehousePayload:
-        pk = try_decode(id, "Warehouse")
         row, errors = await run(
             info.context,
-            lambda s: warehouses.update_warehouse(s, pk, input.code, input.name, input.address),
+            lambda s: warehouses.update_warehouse(
+                s, pk_of(id, "Warehouse", "id"), input.code, input.name, input.address
+            ),
         )
         return WarehousePayload.of(row, errors)
 
@@ -141,6 +143,7 @@ class WarehouseMutation:
         info: strawberry.Info[Context],
         id: Annotated[strawberry.ID, strawberry.argument(description="The warehouse.")],
     ) -> DeletePayload:
-        pk = try_decode(id, "Warehouse")
-        deleted, errors = await run(info.context, lambda s: warehouses.delete_warehouse(s, pk))
+        deleted, errors = await run(
+            info.context, lambda s: warehouses.delete_warehouse(s, pk_of(id, "Warehouse", "id"))
+        )
         return DeletePayload(deleted_id=None if deleted is None else id, errors=errors)

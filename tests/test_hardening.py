@@ -143,7 +143,7 @@ async def prod_client(shared_seeded_db):
 
 
 async def test_prod_masks_unexpected_errors(prod_client, monkeypatch):
-    from db import stock_queries
+    from db.stock import queries as stock_queries
 
     async def broken(*_args: Any) -> Any:
         raise RuntimeError("secret internals: password=hunter2")
