@@ -24,6 +24,7 @@ from api.observability import (
     configure_logging,
     metrics_extension,
 )
+from api.passwords import hash_password
 from api.ratelimit import RateLimiter
 from api.routes import auth as auth_routes
 from api.routes import health
@@ -32,9 +33,11 @@ from api.settings import Settings
 from api.state import AppState
 from api.sweeper import sweep_forever
 from api.tokens import TokenService
+from api.uploads.staging import ImageStager
 from api.uploads.storage import LocalStorage
 from db.engine import create_engine, read_sessionmaker, write_sessionmaker
 from schema import build_schema
+from schema.context import Services
 from schema.limits import Limits
 from schema.persisted import PersistedQueryStore
 
@@ -77,23 +80,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
-        write_factory = write_sessionmaker(engine)
+        read_factory, write_factory = read_sessionmaker(engine), write_sessionmaker(engine)
         tokens = TokenService(settings)
         broker = create_broker(settings.broker_url, queue_size=settings.subscriber_queue_size)
         await broker.start()
+        storage = LocalStorage(settings.upload_dir)
+        auth = AuthService(tokens, settings.access_token_ttl)
+        limiter = RateLimiter(
+            settings.rate_limit_storage, settings.rate_limit, settings.login_rate_limit
+        )
+        services = Services(
+            read_factory=read_factory,
+            write_factory=write_factory,
+            broker=broker,
+            publish=broker.publish_events,
+            settings=settings,
+            auth=auth,
+            throttle=limiter,
+            images=ImageStager(storage, settings.max_upload_bytes, settings.max_image_pixels),
+            hash_password=hash_password,
+        )
         state = AppState(
             settings=settings,
             engine=engine,
-            read_factory=read_sessionmaker(engine),
+            read_factory=read_factory,
             write_factory=write_factory,
             broker=broker,
             tokens=tokens,
-            auth=AuthService(tokens, write_factory, settings.access_token_ttl),
+            auth=auth,
             metrics=metrics,
-            storage=LocalStorage(settings.upload_dir),
-            limiter=RateLimiter(
-                settings.rate_limit_storage, settings.rate_limit, settings.login_rate_limit
-            ),
+            storage=storage,
+            limiter=limiter,
+            services=services,
         )
         app.state.stockroom = state
         state.background.append(asyncio.create_task(sweep_forever(state), name="sweeper"))

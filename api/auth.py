@@ -6,15 +6,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.passwords import hash_password, needs_rehash, verify_dummy, verify_password
 from api.tokens import TokenError, TokenKind, TokenService
 from db import users
 from db.errors import ErrorCode, ServiceError
 from db.models import User
-from db.session import unit_of_work
-from schema.context import Viewer
+from schema.context import UnitOfWork, Viewer
 from schema.loaders import Loaders
 
 BEARER = "bearer "
@@ -45,14 +44,10 @@ def bearer_token(header: str | None) -> str | None:
 
 
 class AuthService:
-    def __init__(
-        self,
-        tokens: TokenService,
-        write_factory: async_sessionmaker[AsyncSession],
-        access_ttl: int,
-    ) -> None:
+    """Implements ``schema.context.Auth``; writes go through the caller's unit of work."""
+
+    def __init__(self, tokens: TokenService, access_ttl: int) -> None:
         self.tokens = tokens
-        self._write = write_factory
         self._access_ttl = access_ttl
 
     async def _issue(self, session: AsyncSession, user: User, family: str) -> TokenPair:
@@ -69,9 +64,9 @@ class AuthService:
         )
         return TokenPair(access, refresh, self._access_ttl, user)
 
-    async def login(self, email: str, password: str) -> TokenPair:
+    async def login(self, work: UnitOfWork, email: str, password: str) -> TokenPair:
         """Exchange credentials for tokens; unknown email and wrong password look the same."""
-        async with unit_of_work(self._write) as session:
+        async with work() as session:
             user = await users.user_by_email(session, email)
             if user is None:
                 verify_dummy(password)  # spend the same time as a real check
@@ -82,15 +77,15 @@ class AuthService:
                 await users.set_password_hash(session, user.id, hash_password(password))
             return await self._issue(session, user, secrets.token_hex(16))
 
-    async def refresh(self, refresh_token: str) -> TokenPair:
+    async def refresh(self, work: UnitOfWork, refresh_token: str) -> TokenPair:
         """Rotate: the presented token is spent and a new pair issued in the same family."""
         try:
             claims = self.tokens.decode(refresh_token, TokenKind.REFRESH)
         except TokenError as exc:
-            raise ServiceError(ErrorCode.INVALID_TOKEN, str(exc), ["refreshToken"]) from None
+            raise ServiceError(ErrorCode.INVALID_TOKEN, str(exc), ["refresh_token"]) from None
         outcome: users.RefreshOutcome | None = None
         pair: TokenPair | None = None
-        async with unit_of_work(self._write) as session:
+        async with work() as session:
             outcome = await users.use_refresh_token(session, claims.jti)
             user = await session.get(User, int(claims.sub))
             if (
@@ -104,7 +99,7 @@ class AuthService:
         # Reuse revokes the family inside the transaction above, so it commits first.
         if pair is None:
             raise ServiceError(
-                ErrorCode.INVALID_TOKEN, "Refresh token is no longer valid", ["refreshToken"]
+                ErrorCode.INVALID_TOKEN, "Refresh token is no longer valid", ["refresh_token"]
             )
         return pair
 

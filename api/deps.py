@@ -1,21 +1,16 @@
-"""FastAPI dependencies: app state, the session, the current user, the GraphQL context."""
+"""FastAPI dependencies: app state, the current user, the GraphQL context."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, status
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection, Request
 
 from api.auth import AuthFailure, bearer_token
-from api.passwords import hash_password
-from api.settings import Settings
 from api.state import AppState
-from api.sweeper import publish_events
-from api.uploads.receive import GraphQLImageUploads
 from schema.context import Context, Viewer
 
 
@@ -32,46 +27,17 @@ async def get_state(connection: HTTPConnection) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-async def get_settings(state: StateDep) -> Settings:
-    return state.settings
+def client_key(connection: HTTPConnection) -> str:
+    return connection.client.host if connection.client else "unknown"
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-
-
-async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
-    """A write session for REST routes: commits on success, rolls back on error."""
-    async with state.write_factory() as session:
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
-
-
-def new_context(state: AppState, connection: HTTPConnection | None) -> Context:
-    async def publish(events: list[dict[str, Any]]) -> None:
-        await publish_events(state, events)
-
+def new_context(state: AppState, connection: HTTPConnection) -> Context:
     context = Context(
-        read_factory=state.read_factory,
-        write_factory=state.write_factory,
-        broker=state.broker,
-        settings=state.settings,
-        auth=state.auth,
-        hash_password=hash_password,
-        publish=publish,
+        state.services,
+        client=client_key(connection),
+        request_id=connection.scope.get("state", {}).get("request_id"),
     )
-    context.images = GraphQLImageUploads(
-        state.storage, state.write_factory, state.settings.max_upload_bytes,
-        state.settings.max_image_pixels,
-    )
-    if connection is not None:
-        context.request = connection  # type: ignore[assignment]
+    context.request = connection  # type: ignore[assignment]
     return context
 
 
@@ -100,23 +66,12 @@ async def rate_limited_response(_request: Request, exc: Exception) -> JSONRespon
     return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after)})
 
 
-def client_key(connection: HTTPConnection) -> str:
-    return connection.client.host if connection.client else "unknown"
-
-
 async def get_context(connection: HTTPConnection, state: StateDep) -> AsyncIterator[Context]:
     """The GraphQL context, for HTTP requests and WebSocket connections alike."""
     context = new_context(state, connection)
-    context.request_id = connection.scope.get("state", {}).get("request_id")
-    client = client_key(connection)
-
-    async def login_throttle() -> float | None:
-        return await state.limiter.login(client)
-
-    context.login_throttle = login_throttle
     await authenticate(context, state, connection.headers.get("authorization"))
     if connection.scope["type"] == "http":
-        key = f"user:{context.user.id}" if context.user else f"ip:{client}"
+        key = f"user:{context.user.id}" if context.user else f"ip:{context.client}"
         retry_after = await state.limiter.request(key)
         if retry_after is not None:
             await context.close()

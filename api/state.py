@@ -14,6 +14,7 @@ from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.tokens import TokenService
 from api.uploads.storage import LocalStorage
+from schema.context import Services
 
 
 @dataclass
@@ -28,4 +29,5 @@ class AppState:
     metrics: Metrics
     storage: LocalStorage
     limiter: RateLimiter
+    services: Services
     background: list[Any] = field(default_factory=list)

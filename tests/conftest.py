@@ -223,8 +223,12 @@ async def client(seeded_db: Database) -> AsyncIterator[GraphQLClient]:
 
 @pytest.fixture
 async def reader_client(shared_seeded_db: Database) -> AsyncIterator[GraphQLClient]:
-    """An in-process app over the shared seeded database: tests must not write."""
-    async for c in _client_for(make_settings(shared_seeded_db.url)):
+    """An in-process app over the shared seeded database: tests must not write.
+
+    No reservation sweep: readers need none, and its statements would land in their counts.
+    """
+    settings = make_settings(shared_seeded_db.url, reservation_sweep_seconds=3600)
+    async for c in _client_for(settings):
         yield c
 
 

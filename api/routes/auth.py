@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import StateDep, client_key
 from db.errors import ServiceError
+from db.session import unit_of_work
 
 router = APIRouter(tags=["auth"])
 
@@ -41,7 +42,9 @@ async def token(
             headers={"Retry-After": str(int(retry_after))},
         )
     try:
-        pair = await state.auth.login(form.username, form.password)
+        pair = await state.auth.login(
+            lambda: unit_of_work(state.write_factory), form.username, form.password
+        )
     except ServiceError:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -65,10 +65,7 @@ async def upload(request: Request, user: CurrentUser, state: StateDep) -> Upload
     except UploadError as error:
         raise HTTPException(error.status_code, error.message) from None
     async with unit_of_work(state.write_factory) as session:
-        image = await uploads.record_image(
-            session, sha256=stored.sha256, content_type=stored.content_type, size=stored.size,
-            width=stored.width, height=stored.height, uploaded_by=user.id,
-        )
+        image = await uploads.record_image(session, stored.image_file(), user.id)
     return UploadResponse.of(image)
 
 
@@ -91,7 +88,7 @@ async def download(
     image = None
     if type_name == "Image":
         async with state.read_factory() as session:
-            image = await uploads.image_by_id(session, pk)
+            (image,) = await uploads.images_by_id(session, [pk])
     if image is None or not await state.storage.exists(image.sha256):
         return JSONResponse({"detail": "No such upload"}, status_code=404)
     etag = f'"{image.sha256}"'
