@@ -224,8 +224,8 @@
       h(
         "p",
         { className: "stockroom-signin-expiry" },
-        "Token expires in " + seconds(session.expiresAt - now) + "; refreshed in " + seconds(refreshAt - now) +
-          " (refreshed " + session.refreshes + " times so far).",
+        "Token expires in " + seconds(session.expiresAt - now) + "; refreshed in " + seconds(refreshAt - now) + "." +
+          (session.refreshes ? " Refreshed " + session.refreshes + (session.refreshes === 1 ? " time" : " times") + " so far." : ""),
       ),
       h(
         "p",

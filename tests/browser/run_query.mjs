@@ -219,7 +219,7 @@ try {
   }
 
   if (args["wait-refresh"]) {
-    await page.waitForFunction(() => /refreshed [1-9]\d* times/.test(
+    await page.waitForFunction(() => /Refreshed [1-9]\d* times?/.test(
       document.querySelector(".stockroom-signin-expiry")?.textContent || ""), null, { timeout });
     report.panelAfterRefresh = await page.locator(".stockroom-signin-expiry").textContent();
     // the first token has expired by now (the panel refreshes at 3/4 of its life): the query
