@@ -38,6 +38,7 @@ from api.sweeper import sweep_forever
 from api.tokens import TokenService
 from api.uploads.staging import ImageStager
 from api.uploads.storage import LocalStorage
+from api.viewers import ViewerCache
 from db.engine import create_engine, read_sessionmaker, write_sessionmaker
 from schema import build_schema
 from schema.context import Services
@@ -91,7 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         broker = create_broker(settings.broker_url, queue_size=settings.subscriber_queue_size)
         await broker.start()
         storage = LocalStorage(settings.upload_dir)
-        auth = AuthService(tokens, settings.access_token_ttl)
+        viewers = ViewerCache(read_factory, settings.viewer_cache_seconds)
+        auth = AuthService(tokens, settings.access_token_ttl, viewers)
         limiter = RateLimiter(
             settings.rate_limit_storage, settings.rate_limit, settings.login_rate_limit
         )
@@ -99,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             read_factory=read_factory,
             write_factory=write_factory,
             broker=broker,
-            publish=broker.publish_events,
+            publish=viewers.forgetting(broker.publish_events),
             settings=settings,
             auth=auth,
             throttle=limiter,

@@ -46,7 +46,7 @@ async def authenticate(context: Context, state: AppState, header: str | None) ->
     try:
         token = bearer_token(header)
         if token is not None:
-            context.user = await state.auth.authenticate(token, context.loaders)
+            context.user = await state.auth.authenticate(token)
     except AuthFailure as failure:
         context.user, context.auth_error = None, str(failure)
 

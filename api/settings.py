@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     ws_keepalive: float = Field(default=15.0, gt=0)
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
     db_pool_size: int = Field(default=20, gt=0)
+    # How long a worker trusts its copy of a user's role, status and token version. A change
+    # made through the API reaches every worker at once (the broker); this bounds the rest,
+    # so a revoked token stops working everywhere within a second. 0 reads it per request.
+    viewer_cache_seconds: float = Field(default=0.5, ge=0, le=1)
     log_json: bool = True
     log_level: str = "INFO"
     otel_enabled: bool = False
