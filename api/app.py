@@ -11,21 +11,16 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
+from starlette.types import ASGIApp
 
 from api.auth import AuthService
-from api.bodylimit import BodyLimitMiddleware
 from api.broker import create_broker
-from api.compression import CompressionMiddleware
 from api.deps import RateLimited, rate_limited_response
 from api.docs_ui import mount_static, swagger_ui_response
-from api.graphql import MultipartCsrfGuard, graphql_router
-from api.observability import (
-    Metrics,
-    ObservabilityMiddleware,
-    configure_logging,
-    metrics_extension,
-)
-from api.outage import OutageExtension, OutageMiddleware, watch_commits
+from api.edge import Edge
+from api.graphql import GRAPHQL_PATH, graphql_router
+from api.observability import Metrics, configure_logging, metrics_extension
+from api.outage import OutageExtension, watch_commits
 from api.passwords import hash_password
 from api.ratelimit import RateLimiter
 from api.readiness import Readiness
@@ -149,28 +144,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return swagger_ui_response(app.openapi_url or "/openapi.json", "Stockroom - REST API")
 
     app.state.sdl = schema.as_str()
+    graphql = graphql_router(schema, settings)
+    graphql_http: ASGIApp = graphql.http_app
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight",
-                           "X-Request-ID"],
-            max_age=600,
-        )
+        cors: dict[str, Any] = {
+            "allow_origins": settings.cors_origins,
+            "allow_methods": ["GET", "POST", "OPTIONS"],
+            "allow_headers": ["Authorization", "Content-Type", "Apollo-Require-Preflight",
+                              "X-Request-ID"],
+            "max_age": 600,
+        }
+        app.add_middleware(CORSMiddleware, **cors)
+        graphql_http = CORSMiddleware(graphql_http, **cors)
     app.add_middleware(
-        BodyLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
-        exempt_prefixes=("/uploads",),  # streamed and limited by the upload route itself
+        Edge,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        # Uploads are streamed and limited by their own route.
+        exempt_prefixes=("/uploads",),
         multipart_max_bytes=settings.max_upload_bytes + 64 * 1024,
+        graphql_path=GRAPHQL_PATH,
+        graphql=graphql_http,
     )
-    app.add_middleware(MultipartCsrfGuard)
-    app.add_middleware(OutageMiddleware)
-    app.add_middleware(CompressionMiddleware)
-    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_exception_handler(RateLimited, rate_limited_response)
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(upload_routes.router)
-    app.include_router(graphql_router(schema, settings), prefix="/graphql")
+    app.include_router(graphql)
     return app
