@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import strawberry
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -18,6 +17,7 @@ from schema.masking import MaskUnexpectedErrors
 from schema.node import NodeQuery
 from schema.persisted import PersistedQueries, PersistedQueryStore
 from schema.relay import Node
+from schema.runner import Schema
 from schema.stock import StockMutation, StockQuery
 from schema.subscriptions import Subscription
 from schema.uploads import UploadMutation
@@ -71,7 +71,7 @@ def build_schema(
     if production:
         extensions.append(MaskUnexpectedErrors)
     extensions.extend(extra_extensions)
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
