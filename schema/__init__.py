@@ -11,9 +11,10 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.auth import AuthMutation
+from schema.cache import LRU
 from schema.categories import CategoryMutation, CategoryQuery
 from schema.items import ItemMutation, ItemQuery
-from schema.limits import LRU, Limits, QueryLimits
+from schema.limits import Limits, QueryLimits
 from schema.masking import MaskUnexpectedErrors
 from schema.node import NodeQuery
 from schema.persisted import PersistedQueries, PersistedQueryStore
@@ -59,7 +60,8 @@ def build_schema(
     from schema.users import User
     from schema.warehouses import Warehouse
 
-    documents, validations = LRU(cache_size), LRU(cache_size)
+    documents: LRU[str, Any] = LRU(cache_size)
+    validations: LRU[str, Any] = LRU(cache_size)
     chosen = limits or Limits()
     extensions: list[Callable[[], SchemaExtension]] = []
     if persisted is not None:

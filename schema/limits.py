@@ -8,7 +8,6 @@ other list multiplies by a declared estimate. Each response reports
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ from graphql.validation import validate
 from strawberry.extensions import SchemaExtension
 
 from db.pagination import DEFAULT_PAGE_SIZE
+from schema.cache import LRU
 from schema.errors import CodedError
 
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
@@ -50,29 +50,6 @@ class Limits:
     max_aliases: int = 30
     max_tokens: int = 5_000
     max_cost: int = 50_000
-
-
-class LRU:
-    """A small bounded cache (parsed documents, validation results, persisted queries)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._data: OrderedDict[Any, Any] = OrderedDict()
-
-    def get(self, key: Any) -> Any:
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
-
-    def put(self, key: Any, value: Any) -> None:
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self.size:
-            self._data.popitem(last=False)
-
-    def __contains__(self, key: Any) -> bool:
-        return key in self._data
 
 
 @dataclass(slots=True)
