@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, TypeAlias
 
 import strawberry
@@ -39,6 +39,7 @@ from graphql import (
     GraphQLError,
     GraphQLField,
     GraphQLIncludeDirective,
+    GraphQLNamedType,
     GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLSchema,
@@ -134,24 +135,35 @@ class _Scope:
             self.visit(selection_set, runtime, grouped, visited)
         fields: dict[str, SelectedField] = {}
         for key, nodes in grouped.items():
-            definition = self.schema.get_field(runtime, nodes[0].name.value)
-            if definition is None:  # unknown to the type: the executor leaves it out too
+            name = nodes[0].name.value
+            found = _definition(self.schema, runtime, name)
+            if found is None:  # unknown to the type: the executor leaves it out too
                 continue
-            named = get_named_type(definition.type)
+            definition, named = found
             below = None
             if is_composite_type(named):
                 sets = tuple(node.selection_set for node in nodes if node.selection_set)
                 below = Selection(self, named, sets)
             fields[key] = SelectedField(
                 key=key,
-                name=nodes[0].name.value,
+                name=name,
                 parent_type=runtime,
                 definition=definition,
+                named_type=named,
                 nodes=tuple(nodes),
                 selection=below,
                 scope=self,
             )
         return fields
+
+
+@lru_cache(maxsize=4096)
+def _definition(
+    schema: GraphQLSchema, parent: GraphQLObjectType, name: str
+) -> tuple[GraphQLField, GraphQLNamedType] | None:
+    # Per request every field is looked up and unwrapped; the answers never change.
+    definition = schema.get_field(parent, name)
+    return None if definition is None else (definition, get_named_type(definition.type))
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,6 +174,7 @@ class SelectedField:
     name: str
     parent_type: GraphQLObjectType
     definition: GraphQLField
+    named_type: GraphQLNamedType  # the definition's type without list and non-null
     nodes: tuple[FieldNode, ...]
     selection: Selection | None
     scope: _Scope = field(repr=False)
@@ -284,6 +297,9 @@ class Selection:
         return any(s.named(last) for s in self.below(*through))
 
 
+_NO_VARIABLES = VariableValues(sources={}, coerced={})
+
+
 def _variable_values(variables: VariableValues | Mapping[str, Any]) -> VariableValues:
     if isinstance(variables, VariableValues):
         return variables
@@ -296,6 +312,8 @@ def coerce_variables(
     schema: GraphQLSchema, operation: OperationDefinitionNode, raw: Mapping[str, Any] | None
 ) -> VariableValues:
     """The request's variables coerced as execution will coerce them, or OperationError."""
+    if not operation.variable_definitions:
+        return _NO_VARIABLES
     coerced = get_variable_values(schema, operation.variable_definitions or (), dict(raw or {}))
     if isinstance(coerced, list):
         raise OperationError(coerced)
