@@ -1,4 +1,4 @@
-"""A small bounded cache shared by the request pipeline (validation results, persisted queries)."""
+"""A small bounded cache for the request pipeline (validations, measures, persisted queries)."""
 
 from __future__ import annotations
 
