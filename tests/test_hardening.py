@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 import websockets
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, get_named_type, parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import queries as graphql_queries
@@ -20,6 +21,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from db.engine import create_engine
+from schema import build_schema
+from schema.limits import LIST_ESTIMATES, Measure, is_connection, measure
 from tests.conftest import Database, _client_for, make_settings
 from tests.queries import ADJUST, IDS
 from tests.server import serve
@@ -62,6 +65,79 @@ async def test_cost_is_reported_on_every_response(reader_client):
     body = await reader_client.execute(
         "query($n: Int) { items(first: $n) { totalCount } }", {"n": 7})
     assert body["extensions"]["cost"]["requested"] == 1 + 7 * 1
+
+
+
+async def test_cost_follows_what_runs(reader_client):
+    await reader_client.login_as("viewer")
+    query = ("query($all: Boolean!, $n: Int) { items(first: $n) { totalCount "
+             "edges @include(if: $all) { node { sku } } } }")
+    costs = []
+    for variables in ({"all": False, "n": 10}, {"all": True, "n": 10}, {"all": False, "n": 10},
+                      {"all": False, "n": 3}):
+        body = await reader_client.execute(query, variables)
+        assert "errors" not in body, body
+        costs.append(body["extensions"]["cost"]["requested"])
+    # items: 1 + n x (totalCount 1 [+ edges (1 + node (1 + sku 1))]), remembered per variables
+    assert costs == [1 + 10 * 1, 1 + 10 * (1 + 3), 1 + 10 * 1, 1 + 3 * 1]
+    # a node is priced as the widest of its possible types: here an item with its levels
+    body = await reader_client.execute(
+        "{ node(id: \"SXRlbTow\") { id ... on Item { stockLevels { onHand } } "
+        "... on Warehouse { code } } }")
+    assert body["extensions"]["cost"]["requested"] == 1 + (1 + (1 + 5 * 1))
+
+
+SCHEMA = build_schema()._schema
+
+
+def _measured(query: str, variables: dict[str, Any] | None = None) -> Measure:
+    return measure(SCHEMA, parse(query), None, variables)
+
+
+def test_a_negative_page_size_does_not_lower_the_cost():
+    cheap = _measured("{ a: items(first: -1000) { edges { node { sku } } } }")
+    assert cheap.cost == 1
+    assert cheap.aliases == 1
+
+
+def test_aliases_are_counted_in_what_runs():
+    aliased = " ".join(f"a{i}: me {{ email }}" for i in range(31))
+    assert _measured("{ " + aliased + " }").aliases == 31
+    # under a false @include, or in a fragment spread twice (collected once), as executed
+    assert _measured("query($on: Boolean!) { ... @include(if: $on) { " + aliased + " } }",
+                     {"on": False}).aliases == 0
+    assert _measured("{ ...A ...A } fragment A on Query { " + aliased + " }").aliases == 31
+    # and the widest possible type counts for a node
+    node = _measured('{ node(id: "x") { ... on Item { a: sku b: name } '
+                     '... on User { c: email } } }')
+    assert (node.aliases, node.depth) == (2, 2)
+
+
+def test_introspection_is_free_and_adds_no_depth():
+    found = _measured("{ __typename t: __type(name: \"Item\") { fields { name } } me { email } }")
+    assert (found.depth, found.aliases, found.cost) == (2, 1, 2)
+
+
+def test_list_estimates_and_connections_follow_the_schema():
+    # every declared estimate names a list field of its type that is not a connection
+    for (type_name, field_name) in LIST_ESTIMATES:
+        owner = SCHEMA.get_type(type_name)
+        assert isinstance(owner, GraphQLObjectType), type_name
+        field_type = owner.fields[field_name].type
+        inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+        assert isinstance(inner, GraphQLList), (type_name, field_name)
+        assert not is_connection(get_named_type(field_type))
+    # connections are recognised by their shape: here, exactly the *Connection types
+    shaped = {name for name, t in SCHEMA.type_map.items() if is_connection(t)}
+    assert shaped == {name for name in SCHEMA.type_map if name.endswith("Connection")}
+    assert len(shaped) >= 7
+
+
+async def test_only_the_token_limit_is_too_complex(reader_client):
+    body = await reader_client.execute("{ tokens( }")
+    assert body["errors"][0]["message"].startswith("Syntax Error")
+    assert body["errors"][0].get("extensions", {}).get("code") != "QUERY_TOO_COMPLEX"
+    assert body["extensions"]["cost"] == {"requested": None, "limit": 50_000}
 
 
 async def test_batches_are_capped(reader_client):
