@@ -19,7 +19,7 @@ from api.app import create_app
 from api.passwords import hash_password, use_fast_hashing_for_tests
 from api.settings import Settings
 from db import seed
-from db.engine import create_engine, write_sessionmaker
+from db.engine import ORIGIN_OPTION, create_engine, write_sessionmaker
 from db.migrate import upgrade
 from db.session import unit_of_work
 from tests.services import PostgresServer, postgres_server, redis_server  # noqa: F401
@@ -194,7 +194,9 @@ class GraphQLClient:
     def count_statements(self) -> Iterator[list[str]]:
         statements: list[str] = []
 
-        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if conn.get_execution_options().get(ORIGIN_OPTION) is not None:
+                return  # a background job (the reservation sweeper), not the request
             if not statement.lstrip().upper().startswith(("BEGIN", "ROLLBACK", "COMMIT")):
                 statements.append(statement)
 
@@ -223,12 +225,8 @@ async def client(seeded_db: Database) -> AsyncIterator[GraphQLClient]:
 
 @pytest.fixture
 async def reader_client(shared_seeded_db: Database) -> AsyncIterator[GraphQLClient]:
-    """An in-process app over the shared seeded database: tests must not write.
-
-    No reservation sweep: readers need none, and its statements would land in their counts.
-    """
-    settings = make_settings(shared_seeded_db.url, reservation_sweep_seconds=3600)
-    async for c in _client_for(settings):
+    """An in-process app over the shared seeded database: tests must not write."""
+    async for c in _client_for(make_settings(shared_seeded_db.url)):
         yield c
 
 
