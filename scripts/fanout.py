@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 from tests import wsclient  # noqa: E402
 from tests.queries import ADJUST, IDS  # noqa: E402
 from tests.server import serve  # noqa: E402
-from tests.services import start_postgres, start_redis  # noqa: E402
 from tests.test_subscriptions import STOCK_CHANGED, _rss_kib, gql_http, login  # noqa: E402
+from tests.throwaway import start_postgres, start_redis  # noqa: E402
 
 EVENTS = 5
 

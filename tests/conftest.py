@@ -22,7 +22,7 @@ from db import seed
 from db.engine import create_engine, write_sessionmaker
 from db.migrate import upgrade
 from db.session import unit_of_work
-from tests.services import PostgresServer, postgres_server, redis_server  # noqa: F401
+from tests.throwaway import PostgresServer, postgres_server, redis_server  # noqa: F401
 
 use_fast_hashing_for_tests()
 

@@ -17,7 +17,7 @@ import pytest
 from bench.profile import summarise
 from bench.runner import _ledger_check, _ledger_snapshot
 from tests.conftest import Database
-from tests.services import missing
+from tests.throwaway import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,7 +12,7 @@ import pytest
 
 from tests.browser_util import chromium_path, run_headless
 from tests.server import serve
-from tests.services import in_ci
+from tests.throwaway import in_ci
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
