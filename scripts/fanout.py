@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import wsclient  # noqa: E402
-from tests.queries import ADJUST, IDS  # noqa: E402
+from tests.queries import ADJUST, IDS, STOCK_CHANGED  # noqa: E402
 from tests.server import serve  # noqa: E402
-from tests.test_subscriptions import STOCK_CHANGED, _rss_kib, gql_http, login  # noqa: E402
+from tests.test_subscriptions import _rss_kib, gql_http, login  # noqa: E402
 from tests.throwaway import start_postgres, start_redis  # noqa: E402
 
 EVENTS = 5

@@ -22,6 +22,7 @@ from db import seed
 from db.engine import create_engine, write_sessionmaker
 from db.migrate import upgrade
 from db.session import unit_of_work
+from tests.queries import LOGIN
 from tests.throwaway import PostgresServer, postgres_server, redis_server  # noqa: F401
 
 use_fast_hashing_for_tests()
@@ -177,11 +178,7 @@ class GraphQLClient:
         return body["data"]
 
     async def login(self, email: str, password: str) -> str:
-        data = await self.data(
-            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) "
-            "{ accessToken refreshToken errors { code message } } }",
-            {"e": email, "p": password},
-        )
+        data = await self.data(LOGIN, {"e": email, "p": password})
         assert data["login"]["errors"] == [], data
         token: str = data["login"]["accessToken"]
         return token

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from tests import wsclient
-from tests.queries import ADJUST, IDS
+from tests.queries import ADJUST, IDS, STOCK_CHANGED
 from tests.server import serve
-from tests.test_subscriptions import STOCK_CHANGED, gql_http, login
+from tests.test_subscriptions import gql_http, login
 
 # Two processes need a database server they can share: PostgreSQL only.
 pytestmark = [

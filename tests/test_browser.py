@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser_util import chromium_path, run_headless
+from tests.queries import ADJUST, LOGIN, STOCK_DELTAS
 from tests.server import serve
 from tests.throwaway import in_ci
 
@@ -65,7 +66,7 @@ async def test_type_a_query_run_it_and_see_the_result(server, tmp_path):
     node = subprocess.Popen(  # noqa: ASYNC220
         ["node", "run_query.mjs", "--url", f"{server.url}/graphql",
          "--query", "{ me { email role } }",
-         "--subscription", "subscription { stockChanged { movement { delta } } }",
+         "--subscription", STOCK_DELTAS,
          "--expect", '"delta"', "--ready-file", str(ready), "--timeout", "60000"],
         cwd=BROWSER_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
@@ -78,18 +79,16 @@ async def test_type_a_query_run_it_and_see_the_result(server, tmp_path):
         import httpx
 
         async with httpx.AsyncClient(base_url=server.url) as http:
-            login = await http.post("/graphql", json={"query": (
-                'mutation { login(email: "clerk@example.com", password: "clerk") '
-                "{ accessToken } }")})
+            login = await http.post("/graphql", json={"query": LOGIN, "variables": {
+                "e": "clerk@example.com", "p": "clerk"}})
             token = login.json()["data"]["login"]["accessToken"]
             ids = await http.post("/graphql", headers={"Authorization": f"Bearer {token}"},
                                   json={"query": "{ items(first: 1) { edges { node { id } } } "
                                         "warehouses(first: 1) { edges { node { id } } } }"})
             data = ids.json()["data"]
             await http.post("/graphql", headers={"Authorization": f"Bearer {token}"}, json={
-                "query": "mutation($i: AdjustStockInput!) { adjustStock(input: $i) "
-                         "{ errors { code } } }",
-                "variables": {"i": {
+                "query": ADJUST,
+                "variables": {"input": {
                     "itemId": data["items"]["edges"][0]["node"]["id"],
                     "warehouseId": data["warehouses"]["edges"][0]["node"]["id"],
                     "delta": 1, "kind": "RECEIPT"}}})

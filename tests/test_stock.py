@@ -7,12 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.queries import ADJUST, IDS
+from tests.queries import ADJUST, COUNT, IDS, TRANSFER, UPDATE_ITEM
 
-COUNT = """mutation($input: StockCountInput!) { setStockCount(input: $input) {
-  stockLevel { onHand reserved } movement { kind delta onHandAfter } errors { code field } } }"""
-TRANSFER = """mutation($input: TransferStockInput!) { transferStock(input: $input) {
-  from { onHand } to { onHand } movements { kind delta onHandAfter } errors { code field } } }"""
 RESERVE = """mutation($input: ReserveStockInput!) { reserveStock(input: $input) {
   reservation { id status quantity expiresAt } errors { code field message } } }"""
 RELEASE = """mutation($id: ID!) { releaseReservation(id: $id) {
@@ -240,9 +236,6 @@ async def test_idempotency_replay_and_misuse(client):
 
 CREATE_ITEM = """mutation($input: CreateItemInput!) { createItem(input: $input) {
   item { id sku version unitPrice unitCost } errors { code field } } }"""
-UPDATE_ITEM = """mutation($id: ID!, $input: UpdateItemInput!, $v: Int) {
-  updateItem(id: $id, input: $input, expectedVersion: $v) {
-    item { name version description } errors { code field } } }"""
 
 
 async def test_item_crud(client):

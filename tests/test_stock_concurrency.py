@@ -8,15 +8,11 @@ import time
 import httpx
 import pytest
 
-from tests.queries import ADJUST, IDS
+from tests.queries import ADJUST, COUNT, IDS, LOGIN, TRANSFER
 from tests.server import serve
 
 pytestmark = pytest.mark.e2e
 
-COUNT = """mutation($input: StockCountInput!) {
-  setStockCount(input: $input) { errors { code } } }"""
-TRANSFER = """mutation($input: TransferStockInput!) { transferStock(input: $input) {
-  errors { code } } }"""
 LEDGER = """query($id: ID!, $after: String) { item(id: $id) { totalOnHand
   stockLevels { onHand warehouse { id } }
   movements(first: 100, after: $after) { pageInfo { hasNextPage endCursor }
@@ -38,9 +34,7 @@ class Api:
         return body["data"]
 
     async def login(self, role: str) -> None:
-        data = await self.run(
-            'mutation($e: String!, $p: String!) { login(email: $e, password: $p) '
-            '{ accessToken } }', {"e": f"{role}@example.com", "p": role})
+        data = await self.run(LOGIN, {"e": f"{role}@example.com", "p": role})
         self.token = data["login"]["accessToken"]
 
     async def ledger(self, item: str) -> tuple[int, list[dict]]:

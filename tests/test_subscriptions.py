@@ -14,15 +14,11 @@ from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
 from tests import wsclient
-from tests.queries import ADJUST, IDS
+from tests.queries import ADJUST, COUNT, IDS, LOGIN, STOCK_CHANGED, UPDATE_ITEM
 from tests.server import serve
 
 pytestmark = pytest.mark.e2e
 
-STOCK_CHANGED = """subscription($item: ID, $wh: ID) {
-  stockChanged(itemId: $item, warehouseId: $wh) {
-    movement { kind delta onHandAfter item { sku } }
-    stockLevel { onHand available warehouse { code } } } }"""
 LOW_STOCK = """subscription { lowStock { item { sku reorderPoint } warehouse { code }
   available reorderPoint } }"""
 ITEM_CHANGED = """subscription { itemChanged { kind itemId item { name unitCost } } }"""
@@ -40,9 +36,7 @@ async def gql_http(server, query: str, variables: dict | None = None, token: str
 
 
 async def login(server, role: str) -> str:
-    data = await gql_http(
-        server, "mutation($e: String!, $p: String!) { login(email: $e, password: $p) "
-        "{ accessToken } }", {"e": f"{role}@example.com", "p": role})
+    data = await gql_http(server, LOGIN, {"e": f"{role}@example.com", "p": role})
     return data["login"]["accessToken"]
 
 
@@ -106,11 +100,10 @@ async def test_low_stock_fires_on_crossing_only(server):
     manager = await login(server, "manager")
     items, [(wh, _), *_] = await ids(server, manager)
     item = items[0]
-    await gql_http(server, """mutation($id: ID!) { updateItem(id: $id,
-        input: {reorderPoint: 5}) { errors { code } } }""", {"id": item}, token=manager)
-    await gql_http(server, """mutation($i: StockCountInput!) { setStockCount(input: $i)
-        { errors { code } } }""", {"i": {"itemId": item, "warehouseId": wh, "counted": 7}},
-        token=manager)
+    await gql_http(server, UPDATE_ITEM, {"id": item, "input": {"reorderPoint": 5}},
+                   token=manager)
+    await gql_http(server, COUNT, {"input": {"itemId": item, "warehouseId": wh, "counted": 7}},
+                   token=manager)
     ws = await wsclient.connect(server.ws_url)
     assert (await wsclient.init(ws, manager))["type"] == "connection_ack"
     await wsclient.subscribe(ws, "low", LOW_STOCK)
@@ -134,8 +127,8 @@ async def test_item_changed_respects_unit_cost_permission(server):
         await wsclient.subscribe(ws, "i", ITEM_CHANGED)
         sockets[name] = ws
     await asyncio.sleep(0.3)
-    await gql_http(server, """mutation($id: ID!) { updateItem(id: $id, input: {name: "Live"})
-        { errors { code } } }""", {"id": items[0]}, token=manager)
+    await gql_http(server, UPDATE_ITEM, {"id": items[0], "input": {"name": "Live"}},
+                   token=manager)
     seen_by_manager = await asyncio.wait_for(wsclient.receive(sockets["manager"]), 5)
     seen_by_viewer = await asyncio.wait_for(wsclient.receive(sockets["viewer"]), 5)
     assert seen_by_manager["payload"]["data"]["itemChanged"]["item"]["unitCost"] is not None

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import _client_for, make_settings
 from tests.images import image_bytes, png_declaring
+from tests.queries import LOGIN
 from tests.server import serve
 
 
@@ -187,9 +188,8 @@ async def test_client_that_disconnects_mid_upload_leaves_no_file(seeded_db, tmp_
         import httpx
 
         async with httpx.AsyncClient(base_url=server.url) as http:
-            login = await http.post("/graphql", json={"query": (
-                'mutation { login(email: "clerk@example.com", password: "clerk") '
-                "{ accessToken } }")})
+            login = await http.post("/graphql", json={"query": LOGIN, "variables": {
+                "e": "clerk@example.com", "p": "clerk"}})
             token = login.json()["data"]["login"]["accessToken"]
         _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         body_start = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\""
