@@ -49,10 +49,9 @@ query Items($first: Int, $after: String, $last: Int, $before: String,
 }
 """
 
-IDS = """
-{ items(first: 5) { edges { node { id sku } } }
-  warehouses(first: 5) { edges { node { id code } } } }
-"""
+# Seeded rows by their natural keys (tests/seeded.py): SKU for items, code for warehouses.
+ITEM_ID = """query($sku: String!) { item(sku: $sku) { id } }"""
+WAREHOUSE_IDS = """{ warehouses(first: 100) { edges { node { id code } } } }"""
 
 # ---------------------------------------------------------------- writes
 

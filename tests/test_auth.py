@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.queries import IDS, ME
+from tests.queries import ME
+from tests.seeded import seeded_ids
 
 LOGIN = """mutation($e: String!, $p: String!) { login(email: $e, password: $p) {
   accessToken refreshToken expiresIn user { email role } errors { code field message } } }"""
@@ -124,9 +125,8 @@ RANK = {"anonymous": -1, "viewer": 0, "clerk": 1, "manager": 2, "admin": 3}
 async def test_role_table(client, family, role):
     needed, mutation = FAMILIES[family]
     await client.login_as("admin")
-    data = await client.data(IDS)
-    variables = {"i": data["items"]["edges"][0]["node"]["id"],
-                 "w": data["warehouses"]["edges"][0]["node"]["id"]}
+    [item], [warehouse] = await seeded_ids(client.data, ["SKU-00001"], ["BER-1"])  # in stock
+    variables = {"i": item, "w": warehouse}
     variables = {k: v for k, v in variables.items() if f"${k}" in mutation}
     client.token = None if role == "anonymous" else await client.login_as(role)
     body = await client.execute(mutation, variables)

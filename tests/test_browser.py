@@ -12,6 +12,7 @@ import pytest
 
 from tests.browser_util import chromium_path, run_headless
 from tests.queries import ADJUST, LOGIN, STOCK_DELTAS
+from tests.seeded import over_http, seeded_ids
 from tests.server import serve
 from tests.throwaway import in_ci
 
@@ -81,17 +82,10 @@ async def test_type_a_query_run_it_and_see_the_result(server, tmp_path):
         async with httpx.AsyncClient(base_url=server.url) as http:
             login = await http.post("/graphql", json={"query": LOGIN, "variables": {
                 "e": "clerk@example.com", "p": "clerk"}})
-            token = login.json()["data"]["login"]["accessToken"]
-            ids = await http.post("/graphql", headers={"Authorization": f"Bearer {token}"},
-                                  json={"query": "{ items(first: 1) { edges { node { id } } } "
-                                        "warehouses(first: 1) { edges { node { id } } } }"})
-            data = ids.json()["data"]
-            await http.post("/graphql", headers={"Authorization": f"Bearer {token}"}, json={
-                "query": ADJUST,
-                "variables": {"input": {
-                    "itemId": data["items"]["edges"][0]["node"]["id"],
-                    "warehouseId": data["warehouses"]["edges"][0]["node"]["id"],
-                    "delta": 1, "kind": "RECEIPT"}}})
+            run = over_http(http, login.json()["data"]["login"]["accessToken"])
+            [item], [warehouse] = await seeded_ids(run, ["SKU-00001"], ["BER-1"])
+            await run(ADJUST, {"input": {"itemId": item, "warehouseId": warehouse, "delta": 1,
+                                         "kind": "RECEIPT"}})
     stdout, stderr = node.communicate(timeout=120)
     assert node.returncode == 0, stdout + stderr
     report = json.loads(stdout)

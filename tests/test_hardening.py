@@ -21,7 +21,8 @@ from sqlalchemy import text
 
 from db.engine import create_engine
 from tests.conftest import Database, _client_for, make_settings
-from tests.queries import ADJUST, IDS, LOGIN, ME, STOCK_DELTAS
+from tests.queries import ADJUST, LOGIN, ME, STOCK_DELTAS
+from tests.seeded import over_http, seeded_ids
 from tests.server import serve
 
 DEEP = "{ items(first: 1) { edges { node { category { parent { parent { parent { parent { " \
@@ -244,11 +245,11 @@ async def test_sigterm_lets_an_inflight_request_finish(seeded_db, tmp_path):
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
             login = await http.post("/graphql", json={"query": LOGIN, "variables": {
                 "e": "clerk@example.com", "p": "clerk"}})
-            headers = {"Authorization": f"Bearer {login.json()['data']['login']['accessToken']}"}
-            data = (await http.post("/graphql", json={"query": IDS}, headers=headers)).json()
-            variables = {"input": {"itemId": data["data"]["items"]["edges"][0]["node"]["id"],
-                                   "warehouseId": data["data"]["warehouses"]["edges"][0]["node"]
-                                   ["id"], "delta": 1, "kind": "RECEIPT"}}
+            token = login.json()["data"]["login"]["accessToken"]
+            headers = {"Authorization": f"Bearer {token}"}
+            [item], [warehouse] = await seeded_ids(over_http(http, token), ["SKU-00001"], ["BER-1"])
+            variables = {"input": {"itemId": item, "warehouseId": warehouse, "delta": 1,
+                                   "kind": "RECEIPT"}}
             # given the database is locked by someone else, so the write has to wait
             unlock = await _lock_database(seeded_db)
             request = asyncio.create_task(
