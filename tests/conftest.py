@@ -22,6 +22,7 @@ from db import seed
 from db.engine import create_engine, write_sessionmaker
 from db.migrate import upgrade
 from db.session import unit_of_work
+from tests.factories import Sessions
 from tests.queries import LOGIN
 from tests.throwaway import PostgresServer, postgres_server, redis_server  # noqa: F401
 
@@ -129,6 +130,16 @@ def seeded_db(backend: str, templates: Templates, seeded_template: str) -> Datab
 def shared_seeded_db(backend: str, seeded_template: str) -> Database:
     """The seeded template itself, for tests that only read."""
     return Database(backend, seeded_template)
+
+
+@pytest.fixture
+async def sessions(empty_db: Database) -> AsyncIterator[Sessions]:
+    """Units of work over a private empty database, for tests that call db/ services."""
+    engine = create_engine(empty_db.url)
+    try:
+        yield Sessions(write_sessionmaker(engine))
+    finally:
+        await engine.dispose()
 
 
 def make_settings(url: str, **overrides: Any) -> Settings:
