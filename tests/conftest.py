@@ -22,7 +22,9 @@ from db import seed
 from db.engine import ORIGIN_OPTION, create_engine, write_sessionmaker
 from db.migrate import upgrade
 from db.session import unit_of_work
-from tests.services import PostgresServer, postgres_server, redis_server  # noqa: F401
+from tests.factories import Sessions
+from tests.queries import LOGIN
+from tests.throwaway import PostgresServer, postgres_server, redis_server  # noqa: F401
 
 use_fast_hashing_for_tests()
 
@@ -130,6 +132,16 @@ def shared_seeded_db(backend: str, seeded_template: str) -> Database:
     return Database(backend, seeded_template)
 
 
+@pytest.fixture
+async def sessions(empty_db: Database) -> AsyncIterator[Sessions]:
+    """Units of work over a private empty database, for tests that call db/ services."""
+    engine = create_engine(empty_db.url)
+    try:
+        yield Sessions(write_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
 def make_settings(url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": url,
@@ -177,11 +189,7 @@ class GraphQLClient:
         return body["data"]
 
     async def login(self, email: str, password: str) -> str:
-        data = await self.data(
-            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) "
-            "{ accessToken refreshToken errors { code message } } }",
-            {"e": email, "p": password},
-        )
+        data = await self.data(LOGIN, {"e": email, "p": password})
         assert data["login"]["errors"] == [], data
         token: str = data["login"]["accessToken"]
         return token

@@ -24,7 +24,8 @@ from db.engine import create_engine
 from schema import build_schema
 from schema.limits import LIST_ESTIMATES, Measure, is_connection, measure
 from tests.conftest import Database, _client_for, make_settings
-from tests.queries import ADJUST, IDS
+from tests.queries import ADJUST, LOGIN, ME, STOCK_DELTAS
+from tests.seeded import over_http, seeded_ids
 from tests.server import serve
 
 DEEP = "{ items(first: 1) { edges { node { category { parent { parent { parent { parent { " \
@@ -144,11 +145,11 @@ async def test_batches_are_capped(reader_client):
     token = await reader_client.login("viewer@example.com", "viewer")
     headers = {"Authorization": f"Bearer {token}"}
     ok = await reader_client.http.post("/graphql", headers=headers,
-                                       json=[{"query": "{ me { email } }"}] * 3)
+                                       json=[{"query": ME}] * 3)
     assert ok.status_code == 200
     assert [r["data"]["me"]["email"] for r in ok.json()] == ["viewer@example.com"] * 3
     too_many = await reader_client.http.post("/graphql", headers=headers,
-                                             json=[{"query": "{ me { email } }"}] * 11)
+                                             json=[{"query": ME}] * 11)
     assert too_many.status_code == 400
 
 
@@ -170,7 +171,7 @@ def _apq(query: str | None, digest: str) -> dict[str, Any]:
 async def test_automatic_persisted_queries(reader_client):
     token = await reader_client.login("viewer@example.com", "viewer")
     headers = {"Authorization": f"Bearer {token}"}
-    query = "{ me { email } }"
+    query = ME
     digest = hashlib.sha256(query.encode()).hexdigest()
     post = reader_client.http.post
     # unknown hash: the client is told to send the document
@@ -208,7 +209,7 @@ async def test_persisted_only_mode(shared_seeded_db, tmp_path):
         by_hash = await client.http.post(
             "/graphql", json=_apq(None, hashlib.sha256(allowed.encode()).hexdigest()))
         assert by_hash.json()["data"]["login"]["accessToken"]
-        other = await client.execute("{ me { email } }")
+        other = await client.execute(ME)
         assert other["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_ALLOWED"
 
 
@@ -318,14 +319,13 @@ async def test_metrics_move(reader_client):
 async def test_sigterm_lets_an_inflight_request_finish(seeded_db, tmp_path):
     with serve(seeded_db.url, tmp_path) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-            login = await http.post("/graphql", json={"query": (
-                'mutation { login(email: "clerk@example.com", password: "clerk") '
-                "{ accessToken } }")})
-            headers = {"Authorization": f"Bearer {login.json()['data']['login']['accessToken']}"}
-            data = (await http.post("/graphql", json={"query": IDS}, headers=headers)).json()
-            variables = {"input": {"itemId": data["data"]["items"]["edges"][0]["node"]["id"],
-                                   "warehouseId": data["data"]["warehouses"]["edges"][0]["node"]
-                                   ["id"], "delta": 1, "kind": "RECEIPT"}}
+            login = await http.post("/graphql", json={"query": LOGIN, "variables": {
+                "e": "clerk@example.com", "p": "clerk"}})
+            token = login.json()["data"]["login"]["accessToken"]
+            headers = {"Authorization": f"Bearer {token}"}
+            [item], [warehouse] = await seeded_ids(over_http(http, token), ["SKU-00001"], ["BER-1"])
+            variables = {"input": {"itemId": item, "warehouseId": warehouse, "delta": 1,
+                                   "kind": "RECEIPT"}}
             # given the database is locked by someone else, so the write has to wait
             unlock = await _lock_database(seeded_db)
             request = asyncio.create_task(
@@ -415,12 +415,11 @@ async def test_sigterm_closes_subscriptions_with_service_restart(shared_seeded_d
 
     with serve(shared_seeded_db.url, tmp_path) as server:
         async with httpx.AsyncClient(base_url=server.url) as http:
-            login = await http.post("/graphql", json={"query": (
-                'mutation { login(email: "viewer@example.com", password: "viewer") '
-                "{ accessToken } }")})
+            login = await http.post("/graphql", json={"query": LOGIN, "variables": {
+                "e": "viewer@example.com", "p": "viewer"}})
         ws = await wsclient.connect(server.ws_url)
         await wsclient.init(ws, login.json()["data"]["login"]["accessToken"])
-        await wsclient.subscribe(ws, "1", "subscription { stockChanged { movement { delta } } }")
+        await wsclient.subscribe(ws, "1", STOCK_DELTAS)
         await asyncio.sleep(0.3)
         server.process.send_signal(signal.SIGTERM)
         with pytest.raises(websockets.ConnectionClosed) as closed:

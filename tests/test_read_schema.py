@@ -12,7 +12,7 @@ from db.engine import create_engine
 from db.migrate import check, upgrade
 from db.models import Category, Item, StockLevel, StockMovement, Warehouse
 from tests.conftest import SEED_ITEMS
-from tests.queries import ITEMS_PAGE, W1
+from tests.queries import ITEMS_PAGE, ME, W1
 
 
 async def scalar(url: str, stmt):
@@ -39,7 +39,7 @@ async def test_every_query_needs_a_token(reader_client):
 
 
 async def test_garbage_token_is_unauthenticated_not_500(reader_client):
-    body = await reader_client.execute("{ me { email } }", token="not.a.token")
+    body = await reader_client.execute(ME, token="not.a.token")
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
