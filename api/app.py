@@ -87,7 +87,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         broker = create_broker(settings.broker_url, queue_size=settings.subscriber_queue_size)
         await broker.start()
         storage = LocalStorage(settings.upload_dir)
-        viewers = ViewerCache(read_factory, settings.viewer_cache_seconds)
+        # Its reads serve every request of a user for a while: tagged, they are told apart.
+        viewers = ViewerCache(read_sessionmaker(engine, origin="viewers"),
+                              settings.viewer_cache_seconds)
         auth = AuthService(tokens, settings.access_token_ttl, viewers)
         limiter = RateLimiter(
             settings.rate_limit_storage, settings.rate_limit, settings.login_rate_limit

@@ -21,21 +21,10 @@ from bench.database import FULL, QUICK, Dataset, prepare
 from bench.peers import postgraphile
 from bench.servers import Server, ceiling, floor, naive, postgraphile_server, stockroom
 from schema.ids import to_global_id
+from tests.queries import LOGIN, W1, W2, W3
 
-W1 = """query W1($first: Int!) {
-  items(first: $first) {
-    edges { node { sku name unitPrice category { name }
-      stockLevels { onHand available warehouse { code } } } }
-  }
-}"""
-W2 = """query W2($id: ID!) { item(id: $id) { sku name unitPrice reorderPoint } }"""
 ROUTER_CEILING = "router ceiling"
 FASTAPI_CEILING = "FastAPI ceiling"
-W3 = """mutation W3($input: AdjustStockInput!) {
-  adjustStock(input: $input) { stockLevel { onHand available } movement { onHandAfter }
-    errors { code message } }
-}"""
-LOGIN = """mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }"""
 
 # Statements that only bracket a transaction are not counted as SQL per request, nor is
 # Stockroom's read of the token's user: each worker makes it once per

@@ -11,8 +11,8 @@ import orjson
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from schema.cache import LRU
 from schema.errors import CodedError
-from schema.limits import LRU
 
 PLACEHOLDER = "query PersistedQueryPlaceholder { __typename }"
 _HASH = re.compile(r"^[0-9a-f]{64}$")
@@ -39,7 +39,7 @@ class PersistedQueryStore:
     """Registered documents by hash: a bounded APQ cache, or a fixed allow-list."""
 
     def __init__(self, size: int, allow_list: Mapping[str, str] | None = None) -> None:
-        self.cache = LRU(size)
+        self.cache: LRU[str, str] = LRU(size)
         self.allow_list = dict(allow_list) if allow_list is not None else None
 
     @classmethod

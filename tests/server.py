@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import JWT_SECRET
-from tests.services import free_port
+from tests.throwaway import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,8 +12,10 @@ import httpx
 import pytest
 
 from tests.browser_util import chromium_path, run_headless
+from tests.queries import ADJUST, LOGIN, STOCK_DELTAS
+from tests.seeded import over_http, seeded_ids
 from tests.server import serve
-from tests.services import in_ci
+from tests.throwaway import in_ci
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
 
@@ -62,21 +64,12 @@ def _playwright_ready() -> None:
 async def _move_stock(url: str) -> None:
     """Receive one unit as the clerk, from outside the browser: a stockChanged event."""
     async with httpx.AsyncClient(base_url=url) as http:
-        login = await http.post("/graphql", json={"query": (
-            'mutation { login(email: "clerk@example.com", password: "clerk") '
-            "{ accessToken } }")})
-        token = login.json()["data"]["login"]["accessToken"]
-        ids = await http.post("/graphql", headers={"Authorization": f"Bearer {token}"},
-                              json={"query": "{ items(first: 1) { edges { node { id } } } "
-                                    "warehouses(first: 1) { edges { node { id } } } }"})
-        data = ids.json()["data"]
-        await http.post("/graphql", headers={"Authorization": f"Bearer {token}"}, json={
-            "query": "mutation($i: AdjustStockInput!) { adjustStock(input: $i) "
-                     "{ errors { code } } }",
-            "variables": {"i": {
-                "itemId": data["items"]["edges"][0]["node"]["id"],
-                "warehouseId": data["warehouses"]["edges"][0]["node"]["id"],
-                "delta": 1, "kind": "RECEIPT"}}})
+        login = await http.post("/graphql", json={"query": LOGIN, "variables": {
+            "e": "clerk@example.com", "p": "clerk"}})
+        run = over_http(http, login.json()["data"]["login"]["accessToken"])
+        [item], [warehouse] = await seeded_ids(run, ["SKU-00001"], ["BER-1"])
+        await run(ADJUST, {"input": {"itemId": item, "warehouseId": warehouse, "delta": 1,
+                                     "kind": "RECEIPT"}})
 
 
 async def _drive(args: list[str], ready: Path, url: str) -> dict:
@@ -105,7 +98,7 @@ async def test_type_a_query_run_it_and_see_the_result(server, tmp_path):
     node = subprocess.Popen(  # noqa: ASYNC220
         ["node", "run_query.mjs", "--url", f"{server.url}/graphql",
          "--query", "{ me { email role } }",
-         "--subscription", "subscription { stockChanged { movement { delta } } }",
+         "--subscription", STOCK_DELTAS,
          "--expect", '"delta"', "--ready-file", str(ready), "--timeout", "60000"],
         cwd=BROWSER_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

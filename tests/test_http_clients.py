@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.server import serve
-from tests.services import in_ci
+from tests.throwaway import in_ci
 
 pytestmark = pytest.mark.e2e
 

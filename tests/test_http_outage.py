@@ -29,9 +29,10 @@ from api.outage import is_database_unavailable
 from db.migrate import upgrade
 from tests import wsclient
 from tests.conftest import JWT_SECRET, _client_for, make_settings
-from tests.queries import ADJUST, IDS
+from tests.queries import ADJUST
+from tests.seeded import over_http, seeded_ids
 from tests.server import serve
-from tests.services import PostgresServer, free_port, missing, pg_bin, start_postgres
+from tests.throwaway import PostgresServer, free_port, missing, pg_bin, start_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 NEW = GRAPHQL_RESPONSE_JSON
@@ -158,10 +159,10 @@ async def test_the_classifier_knows_an_unreachable_database_from_other_failures(
 async def test_with_the_database_stopped_every_request_is_a_json_503(pg):
     async for client in _client_for(make_settings(pg.url)):
         await client.login_as("clerk")
-        ids = await client.data(IDS)
+        [item], [warehouse] = await seeded_ids(client.data, ["SKU-00001"], ["BER-1"])
         adjust = {"query": ADJUST, "variables": {"input": {
-            "itemId": ids["items"]["edges"][0]["node"]["id"],
-            "warehouseId": ids["warehouses"]["edges"][0]["node"]["id"],
+            "itemId": item,
+            "warehouseId": warehouse,
             "delta": 1, "kind": "RECEIPT"}}}
         token = {"Authorization": f"Bearer {client.token}"}
         before = await client.data(READ)
@@ -172,7 +173,8 @@ async def test_with_the_database_stopped_every_request_is_a_json_503(pg):
         assert ready.json()["checks"]["database"].startswith("error")
         for accept in ("application/json", NEW, "*/*"):
             media = NEW if accept == NEW else "application/json"
-            # with a token: the viewer lookup fails before any GraphQL runs
+            # with a token: the viewer lookup fails before any GraphQL runs (or, while the
+            # worker still trusts its copy of the viewer, the read itself fails)
             error = assert_unavailable(await client.http.post(
                 "/graphql", json={"query": READ}, headers={**token, "Accept": accept}), media)
             assert error["extensions"]["applied"] is False
@@ -236,8 +238,9 @@ async def test_sockets_close_to_be_retried_and_open_subscriptions_survive(pg, tm
     with serve(pg.url, tmp_path, broker_url=pg.broker_url) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             token = await _login(http)
-            ids = (await http.post("/graphql", json={"query": IDS},
-                                   headers={"Authorization": f"Bearer {token}"})).json()
+            [item], [warehouse] = await seeded_ids(
+                over_http(http, token), ["SKU-00001"], ["BER-1"]
+            )
             # given a subscription that is open before the outage
             live = await wsclient.connect(server.ws_url)
             assert (await wsclient.init(live, token))["type"] == "connection_ack"
@@ -276,9 +279,8 @@ async def test_sockets_close_to_be_retried_and_open_subscriptions_survive(pg, tm
                 return (await http.get("/readyz")).status_code == 200
 
             await until(ready_again, "readiness after the restart")
-            variables = {"input": {"itemId": ids["data"]["items"]["edges"][0]["node"]["id"],
-                                   "warehouseId": ids["data"]["warehouses"]["edges"][0]["node"]
-                                   ["id"], "delta": 7, "kind": "RECEIPT"}}
+            variables = {"input": {"itemId": item, "warehouseId": warehouse, "delta": 7,
+                                   "kind": "RECEIPT"}}
 
             async def adjusted() -> bool:
                 response = await http.post("/graphql", json={"query": ADJUST,
@@ -335,19 +337,21 @@ async def test_a_postgres_restart_under_load_gets_only_json_and_service_recovers
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
             token = await _login(http)
             headers = {"Authorization": f"Bearer {token}"}
-            ids = (await http.post("/graphql", json={"query": IDS}, headers=headers)).json()
+            [item], [warehouse] = await seeded_ids(
+                over_http(http, token), ["SKU-00002"], ["BER-1"]
+            )
 
             async def on_hand() -> int:
                 response = await http.post("/graphql", headers=headers, json={"query": (
                     "query($id: ID!) { item(id: $id) { totalOnHand } }"),
-                    "variables": {"id": ids["data"]["items"]["edges"][1]["node"]["id"]}})
+                    "variables": {"id": item}})
                 total: int = response.json()["data"]["item"]["totalOnHand"]
                 return total
 
             start_on_hand = await on_hand()
             adjust = {"query": ADJUST, "variables": {"input": {
-                "itemId": ids["data"]["items"]["edges"][1]["node"]["id"],
-                "warehouseId": ids["data"]["warehouses"]["edges"][0]["node"]["id"],
+                "itemId": item,
+                "warehouseId": warehouse,
                 "delta": 1, "kind": "RECEIPT"}}}
             answers, stop = Answers(), asyncio.Event()
             # given steady reads and writes from several clients

@@ -13,7 +13,8 @@ import pytest
 
 from api.compression import gzip_etag
 from api.graphql_http import GRAPHQL_RESPONSE_JSON, negotiate
-from tests.queries import ADJUST, IDS, W1
+from tests.queries import ADJUST, W1
+from tests.seeded import seeded_ids
 
 NEW = GRAPHQL_RESPONSE_JSON
 APOLLO_ACCEPT = "application/graphql-response+json,application/json;q=0.9"
@@ -230,10 +231,11 @@ async def test_get_reads_carry_a_strong_etag_and_revalidate_to_304(client):
     assert again.content == b""
     assert again.headers["etag"] == etag
     # when the data changed, the tag no longer matches and the new body comes back
-    ids = await client.data(IDS)
+    item = first.json()["data"]["items"]["edges"][0]["node"]["id"]  # the row the query reads
+    _, [warehouse] = await seeded_ids(client.data, [], ["BER-1"])
     await client.data(ADJUST, {"input": {
-        "itemId": ids["items"]["edges"][0]["node"]["id"],
-        "warehouseId": ids["warehouses"]["edges"][0]["node"]["id"],
+        "itemId": item,
+        "warehouseId": warehouse,
         "delta": 3, "kind": "RECEIPT"}})
     changed = await client.http.get("/graphql", params={"query": query},
                                     headers={**headers, "If-None-Match": etag})
