@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
 from starlette.datastructures import MutableHeaders
@@ -26,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -63,6 +63,9 @@ from api.settings import Settings
 from schema.context import Context
 
 GRAPHQL_PATH = "/graphql"
+# Content-Type values of a JSON body as clients send them, taken without parsing.
+PLAIN_JSON = frozenset({"application/json", "application/json; charset=utf-8",
+                        "application/json;charset=utf-8", "application/json; charset=UTF-8"})
 _EXCHANGE = "stockroom.graphql_exchange"  # the scope key of the request's Exchange
 _SUB_RESPONSE = "stockroom.sub_response"  # and of the response its resolvers may adjust
 
@@ -131,6 +134,31 @@ class StockroomRouter(GraphQLRouter[Context, None]):
             finally:
                 await context.close()
         await response(scope, receive, send)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """The usual request (POST of one JSON operation) read without Strawberry's content
+        type parser (an email.message per request) or a scan of every header for a stream
+        transport (we serve none); anything else goes the stock way, which reads the cached
+        body again and says precisely what is wrong with it."""
+        content_type = request.content_type
+        if (request.method == "POST" and content_type in PLAIN_JSON
+                and not self._stream_transport_map):
+            data = self.parse_json(await request.get_body())
+            if isinstance(data, dict):
+                query, variables = data.get("query"), data.get("variables")
+                extensions = data.get("extensions")
+                if (isinstance(query, str | None) and isinstance(variables, dict | None)
+                        and isinstance(extensions, dict | None)):
+                    return GraphQLRequestData(
+                        query=query,
+                        variables=variables,
+                        operation_name=data.get("operationName"),
+                        extensions=extensions,
+                        protocol="http",
+                    )
+        return await super().parse_http_body(request)
 
     async def get_sub_response(self, request: Request) -> Response:
         sub: Response = request.scope.get(_SUB_RESPONSE) or _sub_response()

@@ -14,6 +14,8 @@ from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from strawberry.extensions import SchemaExtension
 
+MAX_REMEMBERED_LABELS = 1000
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
@@ -94,6 +96,7 @@ class Metrics:
             registry=self.registry,
         )
         self._http_children: dict[tuple[str, int], Any] = {}
+        self._operation_children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def count_http(self, method: str, status: int) -> None:
         """One HTTP request answered; the labelled child is looked up once per pair."""
@@ -102,6 +105,17 @@ class Metrics:
             child = self.http_requests.labels(method, str(status))
             self._http_children[(method, status)] = child
         child.inc()
+
+    def count_operation(self, name: str, kind: str, seconds: float) -> None:
+        """One GraphQL operation ran; its labelled children are looked up once per pair."""
+        children = self._operation_children.get((name, kind))
+        if children is None:
+            children = (self.operations.labels(name, kind), self.latency.labels(name))
+            # Operation names come from clients: remember only so many of them.
+            if len(self._operation_children) < MAX_REMEMBERED_LABELS:
+                self._operation_children[(name, kind)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def metrics_extension(metrics: Metrics) -> type[SchemaExtension]:
@@ -119,8 +133,7 @@ def metrics_extension(metrics: Metrics) -> type[SchemaExtension]:
                 kind = context.operation_type.value
             except RuntimeError:
                 kind = "invalid"
-            self.holder.operations.labels(name, kind).inc()
-            self.holder.latency.labels(name).observe(time.perf_counter() - started)
+            self.holder.count_operation(name, kind, time.perf_counter() - started)
             request = getattr(context.context, "request", None)
             state = getattr(request, "scope", {}).get("state")
             if isinstance(state, dict):
