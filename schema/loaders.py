@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
@@ -86,27 +87,51 @@ class Loaders:
 
     def __init__(self, reader: Reader) -> None:
         self._reader = reader
-        self.item: Loader[int, Item | None] = Loader(reader, items.items_by_id)
-        self.item_by_sku: Loader[str, Item | None] = Loader(reader, items.items_by_sku)
-        self.category: Loader[int, Category | None] = Loader(reader, categories.categories_by_id)
-        self.category_children: Loader[int, list[Category]] = Loader(
-            reader, categories.children_by_parent_id
-        )
-        self.warehouse: Loader[int, Warehouse | None] = Loader(reader, warehouses.warehouses_by_id)
-        self.stock_level: Loader[int, StockLevel | None] = Loader(
-            reader, stock_queries.levels_by_id
-        )
-        self.stock_levels_by_item: Loader[int, list[StockLevel]] = Loader(
-            reader, stock_queries.levels_by_item_id
-        )
-        self.movement: Loader[int, StockMovement | None] = Loader(
-            reader, stock_queries.movements_by_id
-        )
-        self.reservation: Loader[int, Reservation | None] = Loader(
-            reader, stock_queries.reservations_by_id
-        )
-        self.image: Loader[int, Image | None] = Loader(reader, uploads.images_by_id)
-        self.user: Loader[int, User | None] = Loader(reader, users.users_by_id)
+
+    # Each built on first use: a request touches one or two of them.
+    @cached_property
+    def item(self) -> Loader[int, Item | None]:
+        return Loader(self._reader, items.items_by_id)
+
+    @cached_property
+    def item_by_sku(self) -> Loader[str, Item | None]:
+        return Loader(self._reader, items.items_by_sku)
+
+    @cached_property
+    def category(self) -> Loader[int, Category | None]:
+        return Loader(self._reader, categories.categories_by_id)
+
+    @cached_property
+    def category_children(self) -> Loader[int, list[Category]]:
+        return Loader(self._reader, categories.children_by_parent_id)
+
+    @cached_property
+    def warehouse(self) -> Loader[int, Warehouse | None]:
+        return Loader(self._reader, warehouses.warehouses_by_id)
+
+    @cached_property
+    def stock_level(self) -> Loader[int, StockLevel | None]:
+        return Loader(self._reader, stock_queries.levels_by_id)
+
+    @cached_property
+    def stock_levels_by_item(self) -> Loader[int, list[StockLevel]]:
+        return Loader(self._reader, stock_queries.levels_by_item_id)
+
+    @cached_property
+    def movement(self) -> Loader[int, StockMovement | None]:
+        return Loader(self._reader, stock_queries.movements_by_id)
+
+    @cached_property
+    def reservation(self) -> Loader[int, Reservation | None]:
+        return Loader(self._reader, stock_queries.reservations_by_id)
+
+    @cached_property
+    def image(self) -> Loader[int, Image | None]:
+        return Loader(self._reader, uploads.images_by_id)
+
+    @cached_property
+    def user(self) -> Loader[int, User | None]:
+        return Loader(self._reader, users.users_by_id)
 
     def clear_all(self) -> None:
         """Forget cached rows, e.g. after a mutation committed new values."""
