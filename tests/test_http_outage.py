@@ -73,7 +73,9 @@ def own_pg() -> Iterator[OwnPostgres]:
     absent = [name for name in ("initdb", "pg_ctl", "postgres", "psql") if pg_bin(name) is None]
     if absent:
         missing(f"PostgreSQL ({', '.join(absent)})", "apt-get install postgresql")
-    server = start_postgres()
+    # Durable commits: this server is stopped with `-m immediate` mid-load, and a commit it
+    # acknowledged must survive that, or a write answered 200 would vanish with the crash.
+    server = start_postgres(("fsync=on", "synchronous_commit=on"))
     try:
         upgrade(server.url)
         subprocess.run(
