@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
@@ -13,13 +14,18 @@ from db.models import (
     Category,
     Image,
     Item,
+    PurchaseOrder,
+    PurchaseOrderLine,
     Reservation,
     StockLevel,
     StockMovement,
+    Transfer,
+    TransferLine,
     User,
     Warehouse,
 )
 from db.session import Reader
+from db.stock import history, pipeline
 from db.stock import queries as stock_queries
 
 K = TypeVar("K")
@@ -104,6 +110,23 @@ class Loaders:
         )
         self.reservation: Loader[int, Reservation | None] = Loader(
             reader, stock_queries.reservations_by_id
+        )
+        self.on_its_way: Loader[pipeline.LevelKey, pipeline.OnItsWay] = Loader(
+            reader, pipeline.on_its_way
+        )
+        self.item_incoming: Loader[int, int] = Loader(reader, pipeline.incoming_by_item)
+        self.snapshots_by_item: Loader[tuple[datetime, int], list[history.Snapshot]] = Loader(
+            reader, history.snapshots_by_item
+        )
+        self.purchase_order: Loader[int, PurchaseOrder | None] = Loader(
+            reader, pipeline.purchase_orders_by_id
+        )
+        self.purchase_order_lines: Loader[int, list[PurchaseOrderLine]] = Loader(
+            reader, pipeline.lines_by_purchase_order_id
+        )
+        self.transfer: Loader[int, Transfer | None] = Loader(reader, pipeline.transfers_by_id)
+        self.transfer_lines: Loader[int, list[TransferLine]] = Loader(
+            reader, pipeline.lines_by_transfer_id
         )
         self.image: Loader[int, Image | None] = Loader(reader, uploads.images_by_id)
         self.user: Loader[int, User | None] = Loader(reader, users.users_by_id)
