@@ -184,3 +184,22 @@ async def test_roles_and_queries(client):
     assert node["purchaseOrder"] == {"number": second["number"]}
     item = await client.data("query($id: ID!) { item(id: $id) { incoming } }", {"id": a})
     assert item["item"]["incoming"] == 2
+
+
+async def test_items_and_warehouses_on_orders_are_not_deleted(client):
+    # given a new item and a new warehouse, with no stock history, on a draft order
+    await client.login_as("manager")
+    item = (await client.data("""mutation { createItem(input: {sku: "PO-ONLY", name: "On order",
+      unitPrice: "1.00"}) { item { id } } }"""))["createItem"]["item"]["id"]
+    warehouse = (await client.data("""mutation { createWarehouse(input: {code: "NEW-1",
+      name: "New"}) { warehouse { id } } }"""))["createWarehouse"]["warehouse"]["id"]
+    await create(client, warehouse, [(item, 3)])
+    # then neither can be deleted: they are IN_USE, as items with history are
+    gone = await client.data("mutation($id: ID!) { deleteItem(id: $id) { deletedId "
+                             "errors { code field } } }", {"id": item})
+    assert gone["deleteItem"] == {"deletedId": None, "errors": [
+        {"code": "IN_USE", "field": ["id"]}]}
+    gone = await client.data("mutation($id: ID!) { deleteWarehouse(id: $id) { deletedId "
+                             "errors { code field } } }", {"id": warehouse})
+    assert gone["deleteWarehouse"] == {"deletedId": None, "errors": [
+        {"code": "IN_USE", "field": ["id"]}]}

@@ -142,3 +142,29 @@ async def lines_by_transfer_id(
     return await batch.grouped_by(
         session, TransferLine, TransferLine.transfer_id, ids, TransferLine.id
     )
+
+
+async def is_on_documents(
+    session: AsyncSession, *, item_id: int | None = None, warehouse_id: int | None = None
+) -> bool:
+    """Whether any purchase order or transfer names this item or warehouse (so it stays)."""
+    checks: list[Any] = []
+    if item_id is not None:
+        checks += [
+            select(PurchaseOrderLine.id).where(PurchaseOrderLine.item_id == item_id),
+            select(TransferLine.id).where(TransferLine.item_id == item_id),
+        ]
+    if warehouse_id is not None:
+        checks += [
+            select(PurchaseOrder.id).where(PurchaseOrder.warehouse_id == warehouse_id),
+            select(Transfer.id).where(
+                or_(
+                    Transfer.from_warehouse_id == warehouse_id,
+                    Transfer.to_warehouse_id == warehouse_id,
+                )
+            ),
+        ]
+    for check in checks:
+        if await session.scalar(check.limit(1)) is not None:
+            return True
+    return False

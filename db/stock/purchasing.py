@@ -255,6 +255,17 @@ async def _order_lines(session: AsyncSession, order_id: int) -> list[PurchaseOrd
     return list((await session.scalars(stmt)).all())
 
 
+async def _add_received(session: AsyncSession, line_id: int, quantity: int, over: bool) -> None:
+    # Conditional like every stock change, though the order's row lock already serialises.
+    stmt = update(PurchaseOrderLine).where(PurchaseOrderLine.id == line_id)
+    if not over:
+        received = PurchaseOrderLine.quantity_received + quantity
+        stmt = stmt.where(received <= PurchaseOrderLine.quantity_ordered)
+    stmt = stmt.values(quantity_received=PurchaseOrderLine.quantity_received + quantity)
+    changed = await session.execute(stmt.returning(PurchaseOrderLine.id))
+    assert changed.first() is not None, "checked under the order's lock"
+
+
 async def receive_purchase_order(
     session: AsyncSession, request: ReceiveRequest, *, actor_id: int
 ) -> PurchaseOrderReceipt:
@@ -289,11 +300,7 @@ async def receive_purchase_order(
         for level, ordered, quantity in sorted(planned, key=lambda step: step[0]):
             item = await session.get_one(Item, ordered.item_id)
             await expire_for_level(session, item.id, order.warehouse_id, item.reorder_point)
-            await session.execute(
-                update(PurchaseOrderLine)
-                .where(PurchaseOrderLine.id == ordered.id)
-                .values(quantity_received=PurchaseOrderLine.quantity_received + quantity)
-            )
+            await _add_received(session, ordered.id, quantity, request.allow_over_receipt)
             changed = await change_level(session, level, on_hand=quantity)
             assert changed is not None, "a receipt only adds units"
             movements.append(
