@@ -66,6 +66,9 @@ def snapshots_at(at: datetime, *conditions: ColumnElement[bool]) -> Select[Any]:
             last.label("movement_id"),
         )
         .where(*conditions)
+        # OFFSET 0 keeps the subquery whole, so PostgreSQL probes the ledger once per level
+        # instead of once more for the join that follows (SQLite reads it the same way).
+        .offset(0)
         .subquery("levels")
     )
     found = StockMovement
