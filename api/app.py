@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from api.auth import AuthService
 from api.bodylimit import BodyLimitMiddleware
 from api.broker import create_broker
+from api.compression import CompressionMiddleware
 from api.deps import RateLimited, rate_limited_response
 from api.docs_ui import mount_static, swagger_ui_response
 from api.graphql import MultipartCsrfGuard, graphql_router
@@ -24,8 +25,10 @@ from api.observability import (
     configure_logging,
     metrics_extension,
 )
+from api.outage import OutageExtension, OutageMiddleware, watch_commits
 from api.passwords import hash_password
 from api.ratelimit import RateLimiter
+from api.readiness import Readiness
 from api.routes import auth as auth_routes
 from api.routes import health
 from api.routes import uploads as upload_routes
@@ -63,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from strawberry.extensions.tracing import OpenTelemetryExtension
 
         extra.append(OpenTelemetryExtension)
+    # Last: it must see a result's errors before masking and metrics do.
+    extra.append(OutageExtension)
     schema = build_schema(
         limits=Limits(
             max_depth=settings.max_query_depth,
@@ -80,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
+        watch_commits(engine)
         read_factory, write_factory = read_sessionmaker(engine), write_sessionmaker(engine)
         tokens = TokenService(settings)
         broker = create_broker(settings.broker_url, queue_size=settings.subscriber_queue_size)
@@ -114,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             services=services,
         )
         app.state.stockroom = state
+        app.state.readiness = readiness = Readiness(settings.database_url, broker)
         state.background.append(asyncio.create_task(sweep_forever(state), name="sweeper"))
         try:
             yield
@@ -122,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 task.cancel()
             await asyncio.gather(*state.background, return_exceptions=True)
             await broker.close()
+            await readiness.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -155,6 +163,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         multipart_max_bytes=settings.max_upload_bytes + 64 * 1024,
     )
     app.add_middleware(MultipartCsrfGuard)
+    app.add_middleware(OutageMiddleware)
+    app.add_middleware(CompressionMiddleware)
     app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_exception_handler(RateLimited, rate_limited_response)
     app.include_router(health.router)

@@ -1,4 +1,9 @@
-"""The GraphQL endpoint: Strawberry's router with our context, JSON codec and WS auth."""
+"""The GraphQL endpoint: Strawberry's router with our context, JSON codec and WS auth.
+
+HTTP follows the GraphQL over HTTP spec (``api/graphql_http.py``): the response media type
+is negotiated, request errors get 4xx under ``application/graphql-response+json``, GET reads
+are revalidated by ETag, and an unreachable database answers 503 (``api/outage.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,23 +14,71 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+from cross_web import HTTPException
 from fastapi.responses import HTMLResponse
+from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
+from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http.base import BaseRequestProtocol
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import (
+    ConnectionInitMessage as LegacyConnectionInitMessage,
+)
+from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from api import graphql_http
 from api.deps import app_state, authenticate, get_context
 from api.docs_ui import graphiql_response
+from api.graphql_http import Exchange
+from api.outage import (
+    NOT_RUN,
+    RETRY_AFTER_SECONDS,
+    WS_TRY_AGAIN_LATER,
+    DatabaseUnavailable,
+    is_database_unavailable,
+    unavailable_extensions,
+)
 from api.settings import Settings
 from schema.context import Context
 
+_EXCHANGE = "stockroom.graphql_exchange"  # the scope key of the request's Exchange
+
+
+class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except DatabaseUnavailable:
+            await self.websocket.close(code=WS_TRY_AGAIN_LATER, reason="Database unavailable")
+
+
+class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
+        try:
+            await super().handle_connection_init(message)
+        except DatabaseUnavailable:
+            # The legacy protocol's refusal: connection_error, then 1011 (its clients
+            # reconnect after any close).
+            await self.send_message({"type": "connection_error", "payload": {
+                "message": NOT_RUN, "extensions": unavailable_extensions(False)}})
+            await self.websocket.close(code=1011, reason="Database unavailable")
+
 
 class StockroomRouter(GraphQLRouter[Context, None]):
+    graphql_transport_ws_handler_class = _TransportWSHandler
+    graphql_ws_handler_class = _LegacyWSHandler
+
     def encode_json(self, data: object) -> str:
         # str, not bytes: WebSocket clients expect text frames.
         return orjson.dumps(data).decode()
@@ -36,6 +89,71 @@ class StockroomRouter(GraphQLRouter[Context, None]):
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         """GraphiQL from vendored assets under a strict CSP: works with no internet."""
         return graphiql_response()
+
+    def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
+        # A persisted query over GET has no `query` parameter either: with `Accept: */*` it
+        # must still be executed, not answered with the IDE's page.
+        return (super().should_render_graphql_ide(request)
+                and request.query_params.get("extensions") is None)
+
+    async def run(  # type: ignore[override]
+        self,
+        request: Request | WebSocket,
+        context: Any = UNSET,
+        root_value: Any = UNSET,
+    ) -> Response | WebSocket:
+        """Strawberry's run, with the media type, status and caching of GraphQL over HTTP."""
+        if isinstance(request, WebSocket):
+            return await super().run(request, context=context, root_value=root_value)
+        exchange = Exchange(graphql_http.negotiate(request.headers.get("accept")))
+        request.scope[_EXCHANGE] = exchange
+        try:
+            response = await super().run(request, context=context, root_value=root_value)
+        except HTTPException as error:
+            if exchange.media_type != graphql_http.GRAPHQL_RESPONSE_JSON:
+                raise  # answered as plain text, as for application/json clients before
+            return Response(
+                graphql_http.error_body(error.reason, "BAD_REQUEST"),
+                status_code=error.status_code,
+                media_type=graphql_http.CONTENT_TYPES[exchange.media_type],
+            )
+        if (isinstance(response, StreamingResponse)
+                or getattr(response, "media_type", None) != graphql_http.JSON):
+            return response  # the IDE's page, or a stream
+        return self._finish(request, response, exchange)
+
+    @staticmethod
+    def _finish(request: Request, response: Response, exchange: Exchange) -> Response:
+        body = bytes(response.body)
+        status = exchange.status(batch=body[:1] == b"[")
+        if response.status_code == 200:
+            response.status_code = status
+        response.headers["content-type"] = graphql_http.CONTENT_TYPES[exchange.media_type]
+        if status == 503:
+            response.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+        if request.method != "GET" or response.status_code != 200:
+            return response
+        # Reads over GET (persisted queries): the browser may keep the response but must
+        # ask again each time; an unchanged answer then costs a 304 and no body.
+        etag = graphql_http.strong_etag(body)
+        response.headers["etag"] = etag
+        response.headers["cache-control"] = graphql_http.GET_CACHE_CONTROL
+        MutableHeaders(raw=response.raw_headers).add_vary_header("Accept")
+        if graphql_http.etag_matches(request.headers.get("if-none-match"), etag):
+            headers = {k: v for k, v in response.headers.items()
+                       if k in ("etag", "cache-control", "vary")}
+            return Response(status_code=304, headers=headers)
+        return response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        formatted = process_result(result)
+        exchange = request.scope.get(_EXCHANGE)
+        if not isinstance(exchange, Exchange):
+            return formatted
+        exchange.statuses.append(graphql_http.result_status(result, exchange.media_type))
+        return graphql_http.shape(formatted, result, exchange.media_type)
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Authenticate from ``connection_init``'s payload; refuse (4403) a bad token."""
@@ -48,8 +166,13 @@ class StockroomRouter(GraphQLRouter[Context, None]):
         if header is not None:
             request = context.request
             assert request is not None
-            await authenticate(context, app_state(request), header)
-            await context.reader.reset()
+            try:
+                await authenticate(context, app_state(request), header)
+                await context.reader.reset()
+            except Exception as exc:
+                if is_database_unavailable(exc):
+                    raise DatabaseUnavailable from exc
+                raise
         if context.user is None:
             raise ConnectionRejectionError(
                 {"message": context.auth_error or "Authentication required"}

@@ -13,6 +13,7 @@ import time
 
 from api.state import AppState
 from db import stock, uploads
+from db.engine import write_sessionmaker
 from db.session import unit_of_work
 
 log = logging.getLogger("stockroom.sweeper")
@@ -23,7 +24,8 @@ TEMP_MAX_AGE_SECONDS = 3600.0
 
 async def sweep_once(state: AppState) -> int:
     """Release due reservations; the count of stock levels that had any."""
-    async with unit_of_work(state.write_factory, state.broker.publish_events) as session:
+    factory = write_sessionmaker(state.engine, origin="sweeper")
+    async with unit_of_work(factory, state.broker.publish_events) as session:
         return await stock.expire_due_reservations(session)
 
 

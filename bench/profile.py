@@ -19,8 +19,9 @@ from pathlib import Path
 
 from bench import load
 from bench.database import FULL, prepare
-from bench.runner import W1, _body, _login, w2_bodies, w3_bodies
+from bench.runner import _body, _login, w2_bodies, w3_bodies
 from bench.servers import stockroom
+from tests.queries import W1
 
 # Where a frame's file lives decides its group; the first match wins.
 GROUPS = (

@@ -29,7 +29,7 @@ def _cpu() -> str:
 
 
 def _postgres_version() -> str:
-    from tests.services import pg_bin
+    from tests.throwaway import pg_bin
 
     binary = pg_bin("postgres")
     if binary is None:

@@ -15,7 +15,7 @@ import httpx
 
 from bench.load import pinned
 from bench.peers import postgraphile
-from tests.services import free_port
+from tests.throwaway import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

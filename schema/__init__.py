@@ -6,14 +6,21 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import strawberry
-from strawberry.extensions import DisableIntrospection, SchemaExtension
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.auth import AuthMutation
+from schema.cache import LRU
 from schema.categories import CategoryMutation, CategoryQuery
 from schema.items import ItemMutation, ItemQuery
-from schema.limits import LRU, Limits, QueryLimits
+from schema.limits import Limits, Measure, MeasureKey, QueryLimits
 from schema.masking import MaskUnexpectedErrors
 from schema.node import NodeQuery
 from schema.persisted import PersistedQueries, PersistedQueryStore
@@ -76,13 +83,18 @@ def build_schema(
     from schema.users import User
     from schema.warehouses import Warehouse
 
-    documents, validations = LRU(cache_size), LRU(cache_size)
+    validations: LRU[str, list[GraphQLError]] = LRU(cache_size)
+    measures: LRU[MeasureKey, Measure] = LRU(cache_size)
     chosen = limits or Limits()
-    extensions: list[Callable[[], SchemaExtension]] = []
+    # ParserCache first: a parse error leaves no earlier extension's on_parse half-entered.
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: ParserCache(maxsize=cache_size),
+        lambda: MaxTokensLimiter(chosen.max_tokens),
+    ]
     if persisted is not None:
         store = persisted
         extensions.append(lambda: PersistedQueries(store))
-    extensions.append(lambda: QueryLimits(chosen, documents, validations))
+    extensions.append(lambda: QueryLimits(chosen, validations, measures))
     if not introspection:
         extensions.append(DisableIntrospection)
     if production:

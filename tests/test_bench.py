@@ -14,10 +14,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from api.passwords import PRODUCTION_PARAMETERS
 from bench.profile import summarise
 from bench.runner import _ledger_check, _ledger_snapshot
 from tests.conftest import Database
-from tests.services import missing
+from tests.throwaway import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,3 +116,32 @@ def test_profile_summary_counts_only_the_event_loop_thread() -> None:
     assert summary.startswith("4 samples")
     assert " 75.0%  graphql-core" in summary and " 25.0%  sqlalchemy" in summary
     assert "threading.py:327" not in summary
+
+
+def test_harness_shares_the_documents_but_not_the_test_profile() -> None:
+    # given a fresh interpreter that imports every harness module (they read tests/queries.py)
+    probe = "\n".join(
+        [
+            "import sys",
+            "import bench.database, bench.fanout, bench.profile, bench.report, bench.runner",
+            "from api import passwords",
+            "from tests import queries",
+            "assert bench.runner.W1 is queries.W1",
+            "print(sorted(m for m in sys.modules if m.startswith('tests')))",
+            "print(passwords._active.hasher.memory_cost)",
+        ]
+    )
+    # when it has imported them
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # then tests/conftest.py never ran, so passwords still hash with the production profile
+    assert done.returncode == 0, done.stderr
+    modules, memory_cost = done.stdout.splitlines()
+    assert "tests.conftest" not in modules
+    assert int(memory_cost) == PRODUCTION_PARAMETERS.memory_cost
