@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.queries import IDS
+from tests.seeded import seeded_ids
 
 LEVEL_FIELDS = "onHand reserved damaged qualityControl safetyStock available incoming inTransit"
 MOVEMENT_FIELDS = """kind delta onHandAfter reservedAfter damagedAfter qualityControlAfter
@@ -59,11 +59,14 @@ CANCEL_TRANSFER = f"""mutation($id: ID!) {{ cancelTransfer(id: $id) {{
   errors {{ code field message }} }} }}"""
 
 
+# Seeded rows the tests work on, named by their natural keys (see tests/seeded.py).
+SKUS = ("SKU-00001", "SKU-00002", "SKU-00003", "SKU-00004", "SKU-00005")
+CODES = ("BER-1", "HAM-1", "MUC-1")
+
+
 async def ids(client: Any) -> tuple[list[str], list[str]]:
-    data = await client.data(IDS)
-    items = [e["node"]["id"] for e in data["items"]["edges"]]
-    warehouses = [e["node"]["id"] for e in data["warehouses"]["edges"]]
-    return items, warehouses
+    """IDs of five seeded items and the three seeded warehouses."""
+    return await seeded_ids(client.data, SKUS, CODES)
 
 
 async def level(client: Any, item: str, warehouse: str) -> dict[str, int]:

@@ -16,6 +16,7 @@ from tests.inventory import (
     ADJUST,
     CANCEL_PO,
     CANCEL_TRANSFER,
+    CODES,
     COUNT,
     CREATE_PO,
     LEVEL,
@@ -27,10 +28,11 @@ from tests.inventory import (
     RESERVE,
     SAFETY,
     SHIP,
+    SKUS,
     UPDATE_PO,
     move_input,
 )
-from tests.queries import IDS
+from tests.seeded import seeded_ids
 from tests.server import serve
 
 pytestmark = pytest.mark.e2e
@@ -96,9 +98,7 @@ async def api(server):
 
 
 async def _ids(api: Api) -> tuple[list[str], list[str]]:
-    data = await api.run(IDS)
-    return ([e["node"]["id"] for e in data["items"]["edges"]],
-            [e["node"]["id"] for e in data["warehouses"]["edges"]])
+    return await seeded_ids(api.run, SKUS, CODES)
 
 
 def _codes(results: list[dict[str, Any]], field: str) -> list[str | None]:
