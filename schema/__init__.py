@@ -23,10 +23,12 @@ from schema.limits import Limits, Measure, MeasureKey, QueryLimits
 from schema.masking import MaskUnexpectedErrors
 from schema.node import NodeQuery
 from schema.persisted import PersistedQueries, PersistedQueryStore
+from schema.purchasing import PurchaseOrderMutation, PurchaseOrderQuery
 from schema.relay import Node
 from schema.runner import Schema
-from schema.stock import StockMutation, StockQuery
+from schema.stock import StockMutation, StockQuery, StockStateMutation
 from schema.subscriptions import Subscription
+from schema.transfers import TransferMutation, TransferQuery
 from schema.uploads import UploadMutation
 from schema.users import UserMutation, UserQuery
 from schema.warehouses import WarehouseMutation, WarehouseQuery
@@ -39,13 +41,26 @@ Mutation = merge_types(
         CategoryMutation,
         WarehouseMutation,
         StockMutation,
+        StockStateMutation,
+        PurchaseOrderMutation,
+        TransferMutation,
         UploadMutation,
         UserMutation,
     ),
 )
 
 Query = merge_types(
-    "Query", (NodeQuery, UserQuery, ItemQuery, CategoryQuery, WarehouseQuery, StockQuery)
+    "Query",
+    (
+        NodeQuery,
+        UserQuery,
+        ItemQuery,
+        CategoryQuery,
+        WarehouseQuery,
+        StockQuery,
+        PurchaseOrderQuery,
+        TransferQuery,
+    ),
 )
 
 
@@ -62,7 +77,9 @@ def build_schema(
     """The Stockroom schema; ``api/`` passes its limits and production switches."""
     from schema.categories import Category
     from schema.items import Item
+    from schema.purchasing import PurchaseOrder
     from schema.stock import Reservation, StockLevel, StockMovement
+    from schema.transfers import Transfer
     from schema.users import User
     from schema.warehouses import Warehouse
 
@@ -87,7 +104,18 @@ def build_schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Node, Item, Category, Warehouse, StockLevel, StockMovement, Reservation, User],
+        types=[
+            Node,
+            Item,
+            Category,
+            Warehouse,
+            StockLevel,
+            StockMovement,
+            Reservation,
+            PurchaseOrder,
+            Transfer,
+            User,
+        ],
         extensions=extensions,
         config=StrawberryConfig(
             disable_field_suggestions=production,

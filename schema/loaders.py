@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Generic, TypeVar
 
@@ -14,13 +15,18 @@ from db.models import (
     Category,
     Image,
     Item,
+    PurchaseOrder,
+    PurchaseOrderLine,
     Reservation,
     StockLevel,
     StockMovement,
+    Transfer,
+    TransferLine,
     User,
     Warehouse,
 )
 from db.session import Reader
+from db.stock import history, pipeline
 from db.stock import queries as stock_queries
 
 K = TypeVar("K")
@@ -124,6 +130,34 @@ class Loaders:
     @cached_property
     def reservation(self) -> Loader[int, Reservation | None]:
         return Loader(self._reader, stock_queries.reservations_by_id)
+
+    @cached_property
+    def on_its_way(self) -> Loader[pipeline.LevelKey, pipeline.OnItsWay]:
+        return Loader(self._reader, pipeline.on_its_way)
+
+    @cached_property
+    def item_incoming(self) -> Loader[int, int]:
+        return Loader(self._reader, pipeline.incoming_by_item)
+
+    @cached_property
+    def snapshots_by_item(self) -> Loader[tuple[datetime, int], list[history.Snapshot]]:
+        return Loader(self._reader, history.snapshots_by_item)
+
+    @cached_property
+    def purchase_order(self) -> Loader[int, PurchaseOrder | None]:
+        return Loader(self._reader, pipeline.purchase_orders_by_id)
+
+    @cached_property
+    def purchase_order_lines(self) -> Loader[int, list[PurchaseOrderLine]]:
+        return Loader(self._reader, pipeline.lines_by_purchase_order_id)
+
+    @cached_property
+    def transfer(self) -> Loader[int, Transfer | None]:
+        return Loader(self._reader, pipeline.transfers_by_id)
+
+    @cached_property
+    def transfer_lines(self) -> Loader[int, list[TransferLine]]:
+        return Loader(self._reader, pipeline.lines_by_transfer_id)
 
     @cached_property
     def image(self) -> Loader[int, Image | None]:
