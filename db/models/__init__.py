@@ -2,6 +2,7 @@
 
 from db.models.base import Base, utcnow
 from db.models.catalog import Category, Item
+from db.models.imports import ImportJob, ImportKind, ImportPhase, ImportRowError, ImportStatus
 from db.models.stock import (
     IdempotencyRecord,
     MovementKind,
@@ -19,6 +20,11 @@ __all__ = [
     "Category",
     "IdempotencyRecord",
     "Image",
+    "ImportJob",
+    "ImportKind",
+    "ImportPhase",
+    "ImportRowError",
+    "ImportStatus",
     "Item",
     "MovementKind",
     "RefreshToken",
