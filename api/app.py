@@ -18,6 +18,7 @@ from api.broker import create_broker
 from api.deps import RateLimited, rate_limited_response
 from api.docs_ui import mount_static, swagger_ui_response
 from api.graphql import MultipartCsrfGuard, graphql_router
+from api.imports.runner import ImportRunner
 from api.observability import (
     Metrics,
     ObservabilityMiddleware,
@@ -27,7 +28,9 @@ from api.observability import (
 from api.passwords import hash_password
 from api.ratelimit import RateLimiter
 from api.routes import auth as auth_routes
+from api.routes import exports as export_routes
 from api.routes import health
+from api.routes import imports as import_routes
 from api.routes import uploads as upload_routes
 from api.settings import Settings
 from api.state import AppState
@@ -36,6 +39,8 @@ from api.tokens import TokenService
 from api.uploads.staging import ImageStager
 from api.uploads.storage import LocalStorage
 from db.engine import create_engine, read_sessionmaker, write_sessionmaker
+from db.imports import ImportFiles
+from db.imports import Limits as ImportLimits
 from schema import build_schema
 from schema.context import Services
 from schema.limits import Limits
@@ -113,8 +118,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limiter=limiter,
             services=services,
         )
+        state.imports = ImportRunner(
+            read_factory=read_factory,
+            write_factory=write_factory,
+            publish=broker.publish_events,
+            files=ImportFiles(settings.upload_dir / "imports"),
+            limits=ImportLimits(settings.max_import_rows, settings.import_batch_rows),
+            stale_seconds=settings.import_stale_seconds,
+            poll_seconds=settings.import_poll_seconds,
+        )
         app.state.stockroom = state
+        await state.imports.start()
         state.background.append(asyncio.create_task(sweep_forever(state), name="sweeper"))
+        state.background.append(asyncio.create_task(state.imports.run_forever(), name="imports"))
         try:
             yield
         finally:
@@ -151,7 +167,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,
-        exempt_prefixes=("/uploads",),  # streamed and limited by the upload route itself
+        # Streamed and limited by their routes themselves (imports: STOCKROOM_MAX_IMPORT_BYTES).
+        exempt_prefixes=("/uploads", "/imports"),
         multipart_max_bytes=settings.max_upload_bytes + 64 * 1024,
     )
     app.add_middleware(MultipartCsrfGuard)
@@ -160,5 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(upload_routes.router)
+    app.include_router(import_routes.router)
+    app.include_router(export_routes.router)
     app.include_router(graphql_router(schema, settings), prefix="/graphql")
     return app

@@ -12,6 +12,7 @@ from strawberry.tools import merge_types
 
 from schema.auth import AuthMutation
 from schema.categories import CategoryMutation, CategoryQuery
+from schema.imports import ImportMutation, ImportQuery, ImportSubscription
 from schema.items import ItemMutation, ItemQuery
 from schema.limits import LRU, Limits, QueryLimits
 from schema.masking import MaskUnexpectedErrors
@@ -19,7 +20,7 @@ from schema.node import NodeQuery
 from schema.persisted import PersistedQueries, PersistedQueryStore
 from schema.relay import Node
 from schema.stock import StockMutation, StockQuery
-from schema.subscriptions import Subscription
+from schema.subscriptions import Subscription as LiveSubscription
 from schema.uploads import UploadMutation
 from schema.users import UserMutation, UserQuery
 from schema.warehouses import WarehouseMutation, WarehouseQuery
@@ -34,12 +35,16 @@ Mutation = merge_types(
         StockMutation,
         UploadMutation,
         UserMutation,
+        ImportMutation,
     ),
 )
 
 Query = merge_types(
-    "Query", (NodeQuery, UserQuery, ItemQuery, CategoryQuery, WarehouseQuery, StockQuery)
+    "Query",
+    (NodeQuery, UserQuery, ItemQuery, CategoryQuery, WarehouseQuery, StockQuery, ImportQuery),
 )
+
+Subscription = merge_types("Subscription", (LiveSubscription, ImportSubscription))
 
 
 def build_schema(

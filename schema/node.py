@@ -12,6 +12,7 @@ from schema.categories import Category
 from schema.context import Context
 from schema.errors import bad_input
 from schema.ids import from_global_id
+from schema.imports import resolve_node as resolve_import_job
 from schema.items import Item
 from schema.permissions import IsViewer
 from schema.relay import Node
@@ -38,6 +39,7 @@ NODE_TYPES: dict[str, Resolver] = {
     "StockMovement": _via("movement", StockMovement.from_row),
     "Reservation": _via("reservation", Reservation.from_row),
     "User": _via("user", User.from_row),
+    "ImportJob": resolve_import_job,
 }
 
 
