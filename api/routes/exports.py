@@ -47,21 +47,36 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _cell(value: Any) -> str:
-    """A value as the imports read it back."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, Decimal):
-        return str(value.quantize(CENT))
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
+def _other(value: Any) -> str:
     if isinstance(value, Enum):
         return str(value.value)
-    if isinstance(value, str):
-        return guard(value)  # only free text: numbers we write cannot carry a formula
+    if isinstance(value, str):  # a str subclass
+        return guard(value)
     return str(value)
+
+
+# What the csv module would not write as the imports read it, by exact type (ints and
+# None it writes as they are). Only free text is guarded: numbers cannot carry a formula.
+_CELLS: dict[type, Callable[[Any], Any]] = {
+    str: guard,
+    bool: lambda value: "true" if value else "false",
+    Decimal: lambda value: f"{value:.2f}",
+    datetime: lambda value: value.astimezone(UTC).isoformat(),
+}
+_convert = _CELLS.get
+
+
+def _csv_row(row: Sequence[Any]) -> list[Any]:
+    """A row's cells as the imports read them back."""
+    cells = []
+    for value in row:
+        convert = _convert(type(value))
+        if convert is not None:
+            value = convert(value)
+        elif value is not None and type(value) is not int:
+            value = _other(value)
+        cells.append(value)
+    return cells
 
 
 def _json_default(value: Any) -> Any:
@@ -81,7 +96,7 @@ async def _encoded(
             buffer.write("\ufeff")
             writer.writerow(columns)
             async for batch in rows(session):
-                writer.writerows([_cell(v) for v in row] for row in batch)
+                writer.writerows(map(_csv_row, batch))
                 yield buffer.getvalue().encode()
                 buffer.seek(0)
                 buffer.truncate()
