@@ -106,7 +106,7 @@ class ImportRunner:
             log.info("import %s: cancelled or taken over; stopped", job.id)
         except asyncio.CancelledError:
             # Shutting down: hand the job back so the next start resumes it at once.
-            await asyncio.shield(self._settle(job, None))
+            await asyncio.shield(self._settle(job, None, clean=True))
             raise
         except (OperationalError, InterfaceError):
             log.exception("import %s: the database went away; it will resume", job.id)
@@ -125,15 +125,14 @@ class ImportRunner:
             self.files.remove(job.id)
         return True
 
-    async def _settle(self, job: ImportJob, failure: str | None) -> None:
+    async def _settle(self, job: ImportJob, failure: str | None, *, clean: bool = False) -> None:
         """Fail the job with ``failure``, or (None) put it back in the queue."""
         try:
             async with unit_of_work(self.write_factory) as session:
                 if failure is None:
-                    await imports.release(session, job.id, self.id)
+                    await imports.release(session, job.id, self.id, clean=clean)
                 else:
-                    await imports.finish(session, job.id, self.id, ImportStatus.FAILED,
-                                              failure)
+                    await imports.finish(session, job.id, self.id, ImportStatus.FAILED, failure)
         except Exception:  # its heartbeat goes stale and another start picks it up
             log.exception("import %s: could not record how it ended", job.id)
 

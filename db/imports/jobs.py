@@ -234,8 +234,12 @@ async def finish(
     )
 
 
-async def release(session: AsyncSession, job_id: int, runner: str) -> None:
-    """Hand a job back to the queue (a clean shutdown): the next start resumes it."""
+async def release(session: AsyncSession, job_id: int, runner: str, *, clean: bool) -> None:
+    """Hand a job back to the queue: the next look for work resumes it.
+
+    A clean shutdown is no interruption: it does not count towards the attempts that fail a
+    job (a database that went away does).
+    """
     await session.execute(
         update(ImportJob)
         .where(
@@ -243,7 +247,11 @@ async def release(session: AsyncSession, job_id: int, runner: str) -> None:
             ImportJob.runner == runner,
             ImportJob.status == ImportStatus.RUNNING,
         )
-        .values(status=ImportStatus.QUEUED, runner=None)
+        .values(
+            status=ImportStatus.QUEUED,
+            runner=None,
+            attempts=ImportJob.attempts - (1 if clean else 0),
+        )
     )
 
 
