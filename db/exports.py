@@ -8,6 +8,7 @@ imports' (``db.imports.columns``), so an exported file re-imports unchanged.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from db.dialects import money_text
 from db.imports.columns import ITEM_COLUMNS, MOVEMENT_EXPORT_COLUMNS, STOCK_EXPORT_COLUMNS
 from db.imports.paths import CategoryTree
 from db.models import Item, MovementKind, StockLevel, StockMovement, User, Warehouse
@@ -32,21 +34,30 @@ def item_columns(with_cost: bool) -> tuple[str, ...]:
 
 
 async def _batches(session: AsyncSession, stmt: Any, key: Any) -> AsyncIterator[Sequence[Any]]:
-    """``stmt`` (whose first column is ``key``) in ascending key order, batch by batch."""
+    """``stmt`` (whose first column is ``key``) in ascending key order, batch by batch.
+
+    The next batch is fetched while the caller encodes and sends this one, so the database's
+    time overlaps ours; still at most two batches are held.
+    """
     # Core, not the ORM: plain tuples without the ORM's per-row bookkeeping.
     connection = await session.connection()
-    after = None
-    while True:
+
+    async def fetch(after: Any) -> Sequence[Any]:
         page = stmt if after is None else stmt.where(key > after)
-        rows = (await connection.execute(page.order_by(key).limit(BATCH))).all()
-        if not rows:
-            return
-        yield rows
-        after = rows[-1][0]
+        return (await connection.execute(page.order_by(key).limit(BATCH))).all()
+
+    ahead = asyncio.ensure_future(fetch(None))
+    try:
+        while rows := await ahead:
+            ahead = asyncio.ensure_future(fetch(rows[-1][0]))
+            yield rows
+    finally:
+        ahead.cancel()
+        await asyncio.gather(ahead, return_exceptions=True)
 
 
 async def items(session: AsyncSession, *, with_cost: bool) -> Rows:
-    """Every item, archived ones included, with its category as a path."""
+    """Every item, archived ones included, with its category as a path and money as text."""
     tree = await CategoryTree.load(session)
     stmt = select(
         Item.id,
@@ -54,8 +65,8 @@ async def items(session: AsyncSession, *, with_cost: bool) -> Rows:
         Item.name,
         Item.description,
         Item.category_id,
-        Item.unit_price,
-        Item.unit_cost,
+        money_text(session, Item.unit_price),
+        money_text(session, Item.unit_cost),
         Item.reorder_point,
         Item.archived,
     )
