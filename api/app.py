@@ -19,13 +19,16 @@ from api.deps import RateLimited, rate_limited_response
 from api.docs_ui import mount_static, swagger_ui_response
 from api.edge import Edge
 from api.graphql import GRAPHQL_PATH, graphql_router
+from api.imports.runner import ImportRunner
 from api.observability import Metrics, configure_logging, metrics_extension
 from api.outage import OutageExtension, watch_commits
 from api.passwords import hash_password
 from api.ratelimit import RateLimiter
 from api.readiness import Readiness
 from api.routes import auth as auth_routes
+from api.routes import exports as export_routes
 from api.routes import health
+from api.routes import imports as import_routes
 from api.routes import uploads as upload_routes
 from api.settings import Settings
 from api.state import AppState
@@ -35,6 +38,8 @@ from api.uploads.staging import ImageStager
 from api.uploads.storage import LocalStorage
 from api.viewers import ViewerCache
 from db.engine import create_engine, read_sessionmaker, write_sessionmaker
+from db.imports import ImportFiles
+from db.imports import Limits as ImportLimits
 from schema import build_schema
 from schema.context import Services
 from schema.limits import Limits
@@ -118,9 +123,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limiter=limiter,
             services=services,
         )
+        state.imports = ImportRunner(
+            read_factory=read_factory,
+            write_factory=write_factory,
+            publish=broker.publish_events,
+            files=ImportFiles(settings.upload_dir / "imports"),
+            limits=ImportLimits(settings.max_import_rows, settings.import_batch_rows),
+            stale_seconds=settings.import_stale_seconds,
+            poll_seconds=settings.import_poll_seconds,
+        )
         app.state.stockroom = state
         app.state.readiness = readiness = Readiness(settings.database_url, broker)
+        await state.imports.start()
         state.background.append(asyncio.create_task(sweep_forever(state), name="sweeper"))
+        state.background.append(asyncio.create_task(state.imports.run_forever(), name="imports"))
         try:
             yield
         finally:
@@ -162,8 +178,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Edge,
         metrics=metrics,
         max_body_bytes=settings.max_body_bytes,
-        # Uploads are streamed and limited by their own route.
-        exempt_prefixes=("/uploads",),
+        # Streamed and limited by their routes themselves (imports: STOCKROOM_MAX_IMPORT_BYTES).
+        exempt_prefixes=("/uploads", "/imports"),
         multipart_max_bytes=settings.max_upload_bytes + 64 * 1024,
         graphql_path=GRAPHQL_PATH,
         graphql=graphql_http,
@@ -172,5 +188,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(upload_routes.router)
+    app.include_router(import_routes.router)
+    app.include_router(export_routes.router)
     app.include_router(graphql)
     return app

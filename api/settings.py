@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=40_000_000, gt=0)
     upload_grace_seconds: int = Field(default=24 * 3600, ge=0)
+    max_import_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_import_rows: int = Field(default=1_000_000, gt=0)
+    import_batch_rows: int = Field(default=1000, gt=0, le=10_000)
+    # A RUNNING import whose heartbeat is older than this lost its process: resume it.
+    import_stale_seconds: float = Field(default=30.0, gt=0)
+    # Jobs uploaded here wake this process's runner at once; the poll finds the others
+    # (another worker's queue after it died, a stale job).
+    import_poll_seconds: float = Field(default=30.0, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_query_depth: int = Field(default=10, gt=0)
     max_aliases: int = Field(default=30, gt=0)

@@ -18,6 +18,7 @@ from strawberry.tools import merge_types
 from schema.auth import AuthMutation
 from schema.cache import LRU
 from schema.categories import CategoryMutation, CategoryQuery
+from schema.imports import ImportMutation, ImportQuery, ImportSubscription
 from schema.items import ItemMutation, ItemQuery
 from schema.limits import Limits, Measure, MeasureKey, QueryLimits
 from schema.masking import MaskUnexpectedErrors
@@ -27,7 +28,7 @@ from schema.purchasing import PurchaseOrderMutation, PurchaseOrderQuery
 from schema.relay import Node
 from schema.runner import Schema
 from schema.stock import StockMutation, StockQuery, StockStateMutation
-from schema.subscriptions import Subscription
+from schema.subscriptions import Subscription as LiveSubscription
 from schema.transfers import TransferMutation, TransferQuery
 from schema.uploads import UploadMutation
 from schema.users import UserMutation, UserQuery
@@ -46,6 +47,7 @@ Mutation = merge_types(
         TransferMutation,
         UploadMutation,
         UserMutation,
+        ImportMutation,
     ),
 )
 
@@ -60,8 +62,11 @@ Query = merge_types(
         StockQuery,
         PurchaseOrderQuery,
         TransferQuery,
+        ImportQuery,
     ),
 )
+
+Subscription = merge_types("Subscription", (LiveSubscription, ImportSubscription))
 
 
 def build_schema(

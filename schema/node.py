@@ -12,6 +12,7 @@ from schema.categories import Category
 from schema.context import Context
 from schema.errors import bad_input
 from schema.ids import from_global_id
+from schema.imports import resolve_node as resolve_import_job
 from schema.items import Item
 from schema.permissions import IsViewer
 from schema.purchasing import PurchaseOrder
@@ -42,6 +43,7 @@ NODE_TYPES: dict[str, Resolver] = {
     "PurchaseOrder": _via("purchase_order", PurchaseOrder.from_row),
     "Transfer": _via("transfer", Transfer.from_row),
     "User": _via("user", User.from_row),
+    "ImportJob": resolve_import_job,
 }
 
 

@@ -2,6 +2,7 @@
 
 from db.models.base import Base, utcnow
 from db.models.catalog import Category, Item
+from db.models.imports import ImportJob, ImportKind, ImportPhase, ImportRowError, ImportStatus
 from db.models.purchasing import (
     OPEN_PURCHASE_ORDER,
     PurchaseOrder,
@@ -29,6 +30,11 @@ __all__ = [
     "Category",
     "IdempotencyRecord",
     "Image",
+    "ImportJob",
+    "ImportKind",
+    "ImportPhase",
+    "ImportRowError",
+    "ImportStatus",
     "Item",
     "MovementKind",
     "PurchaseOrder",

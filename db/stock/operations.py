@@ -97,6 +97,7 @@ async def set_stock_count(
             delta,
             actor_id=actor_id,
             reason=request.reason,
+            reference=request.reference,
             available_before=available_before,
             reorder_point=target.item.reorder_point,
         )

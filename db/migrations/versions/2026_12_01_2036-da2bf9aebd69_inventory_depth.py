@@ -4,7 +4,7 @@ Existing levels and ledger rows get every new quantity at 0, so available stock 
 other number stays what it was.
 
 Revision ID: da2bf9aebd69
-Revises: 815dd7d4d28b
+Revises: 6dc5874757d1
 Create Date: 2026-12-01 20:36:49.845084
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 import db.models.base
 
 revision: str = "da2bf9aebd69"
-down_revision: str | None = "815dd7d4d28b"
+down_revision: str | None = "6dc5874757d1"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
