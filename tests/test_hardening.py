@@ -7,7 +7,6 @@ import hashlib
 import json
 import signal
 import sqlite3
-from datetime import UTC
 from typing import Any
 
 import asyncpg
@@ -18,7 +17,6 @@ from graphql import (
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
-    StringValueNode,
     get_named_type,
     parse,
 )
@@ -35,6 +33,7 @@ from tests.conftest import Database, _client_for, make_settings
 from tests.queries import ADJUST, LOGIN, ME, STOCK_DELTAS
 from tests.seeded import over_http, seeded_ids
 from tests.server import serve
+from tests.strategies import CUSTOM_SCALARS
 
 DEEP = "{ items(first: 1) { edges { node { category { parent { parent { parent { parent { " \
        "parent { parent { parent { parent { parent { name } } } } } } } } } } } } } }"
@@ -373,13 +372,6 @@ async def _lock_database(db) -> Any:
     return release_pg
 
 
-# Arguments such as stockAt(at:) need DateTime values, which hypothesis-graphql cannot make
-# up by itself; naive and offset-aware instants both occur in clients' hands.
-DATETIMES = st.datetimes(timezones=st.none() | st.just(UTC)).map(
-    lambda moment: StringValueNode(value=moment.isoformat())
-)
-
-
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
@@ -387,7 +379,7 @@ async def test_random_valid_queries_never_500_or_leak(prod_client, data):
     if prod_client.token is None:
         await prod_client.login_as("admin")
     sdl = (await prod_client.http.get("/schema.graphql")).text
-    query = data.draw(graphql_queries(sdl, custom_scalars={"DateTime": DATETIMES}))
+    query = data.draw(graphql_queries(sdl, custom_scalars=CUSTOM_SCALARS))
     response = await prod_client.http.post(
         "/graphql", json={"query": query},
         headers={"Authorization": f"Bearer {prod_client.token}"})

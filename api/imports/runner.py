@@ -20,6 +20,7 @@ from datetime import timedelta
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api import outage
 from db import imports
 from db.imports import ImportFiles, JobLost, JobRun, Limits, Stopping
 from db.models import ImportJob, ImportStatus, utcnow
@@ -60,9 +61,18 @@ class ImportRunner:
     async def start(self) -> None:
         """Before serving: remove leftover files, and look for work at once if jobs wait.
 
-        A server with no unfinished jobs then sends no statement until one is uploaded.
+        A server with no unfinished jobs then sends no statement until one is uploaded. A
+        database that is not there yet (the server waits for it, see /readyz) only means the
+        runner looks at its first poll instead.
         """
-        active = await self._active()
+        try:
+            active = await self._active()
+        except Exception as error:
+            if not outage.is_database_unavailable(error):
+                raise
+            log.warning("import runner: the database is unavailable; looking again later")
+            self._wake.set()
+            return
         await asyncio.to_thread(self.files.sweep, active)
         if active:
             self._wake.set()
