@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.queries import ADJUST, COUNT, TRANSFER, UPDATE_ITEM
+from tests.queries import ADJUST, COUNT, TRANSFER, UPDATE_ITEM, W3
 from tests.seeded import seeded_ids
 
 RESERVE = """mutation($input: ReserveStockInput!) { reserveStock(input: $input) {
@@ -58,6 +58,23 @@ async def test_adjust_writes_level_and_ledger(client):
         "reservedAfter": 0, "reason": "PO", "reference": "PO-1",
         "actor": {"email": "clerk@example.com"},
     }
+
+
+async def test_an_adjustment_reads_once_and_touches_reservations_only_when_one_is_due(client):
+    await client.login_as("clerk")
+    [item], [wh] = await seeded_ids(client.data, ["SKU-00001"], ["BER-1"])
+    assert (await set_count(client, item, wh, 10))["errors"] == []
+    # when the level is changed with nothing due there
+    with client.count_statements() as statements:
+        data = await client.data(W3, adjust_input(item, wh, 1, "RECEIPT"))
+    assert data["adjustStock"]["errors"] == []
+    # then the item, the warehouse, the level and "is anything due" came in one read, and the
+    # payload was built from what the change returned: no statement reads anything back
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1, statements
+    assert not any("reservations SET" in s for s in statements), statements
+    assert sum(s.startswith("UPDATE stock_levels") for s in statements) == 1, statements
+    assert sum(s.startswith("INSERT INTO stock_movements") for s in statements) == 1, statements
 
 
 @pytest.mark.parametrize(

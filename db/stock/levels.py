@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import events
@@ -258,8 +258,41 @@ async def open_level(
     warehouse_id: int,
     warehouse_field: str = "warehouse_id",
 ) -> OpenLevel:
-    """Check the item and warehouse exist, release what is due there, find the level."""
-    item = await get_item(session, item_id)
-    warehouse = await get_warehouse(session, warehouse_id, warehouse_field)
-    await expire_for_level(session, item.id, warehouse.id, item.reorder_point)
-    return OpenLevel(item, warehouse, await level_id(session, item.id, warehouse.id))
+    """Check the item and warehouse exist, release what is due there, find the level.
+
+    One statement on the hot path: the item, the warehouse, the level's id and whether any
+    reservation there is due come back together, and the expiry UPDATE runs only when one is.
+    """
+    due = (
+        select(Reservation.id)
+        .where(
+            Reservation.item_id == Item.id,
+            Reservation.warehouse_id == Warehouse.id,
+            Reservation.status == ReservationStatus.ACTIVE,
+            Reservation.expires_at.is_not(None),
+            Reservation.expires_at <= utcnow(),
+        )
+        .exists()
+    )
+    found = (
+        await session.execute(
+            select(Item, Warehouse, StockLevel.id, due)
+            .select_from(Item)
+            .join(Warehouse, Warehouse.id == warehouse_id)
+            .outerjoin(
+                StockLevel,
+                and_(StockLevel.item_id == Item.id, StockLevel.warehouse_id == Warehouse.id),
+            )
+            .where(Item.id == item_id)
+        )
+    ).first()
+    if found is None:  # one of the two does not exist: the same errors as looking each up
+        await get_item(session, item_id)
+        await get_warehouse(session, warehouse_id, warehouse_field)
+        raise AssertionError("the item and the warehouse exist, so the join had a row")
+    item, warehouse, level, is_due = found
+    if is_due:
+        await expire_for_level(session, item.id, warehouse.id, item.reorder_point)
+    if level is None:
+        level = await level_id(session, item.id, warehouse.id)
+    return OpenLevel(item, warehouse, level)
