@@ -2,6 +2,7 @@
 
 from db.models.base import Base, utcnow
 from db.models.catalog import Category, Item
+from db.models.events import EventRecord
 from db.models.stock import (
     IdempotencyRecord,
     MovementKind,
@@ -17,6 +18,7 @@ from db.models.warehouses import Warehouse
 __all__ = [
     "Base",
     "Category",
+    "EventRecord",
     "IdempotencyRecord",
     "Image",
     "Item",
