@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse
 from api.auth import AuthService
 from api.bodylimit import BodyLimitMiddleware
 from api.broker import create_broker
+from api.broker.feed import EventFeed
 from api.deps import RateLimited, rate_limited_response
 from api.docs_ui import mount_static, swagger_ui_response
 from api.graphql import MultipartCsrfGuard, graphql_router
@@ -38,6 +39,7 @@ from api.uploads.storage import LocalStorage
 from db.engine import create_engine, read_sessionmaker, write_sessionmaker
 from schema import build_schema
 from schema.context import Services
+from schema.fanout import Hub
 from schema.limits import Limits
 from schema.persisted import PersistedQueryStore
 
@@ -82,8 +84,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
         read_factory, write_factory = read_sessionmaker(engine), write_sessionmaker(engine)
         tokens = TokenService(settings)
-        broker = create_broker(settings.broker_url, queue_size=settings.subscriber_queue_size)
+        hub = Hub(queue_size=settings.subscriber_queue_size, retention=settings.event_retention)
+        feed = EventFeed(
+            read_factory,
+            hub,
+            poll_seconds=settings.event_poll_seconds,
+            gap_seconds=settings.event_gap_seconds,
+        )
+        hub.wake = feed.wake
+        metrics.watch_fanout(hub)
+        broker = create_broker(settings.broker_url)
+        broker.listen(feed.wake)
         await broker.start()
+        await feed.start()
         storage = LocalStorage(settings.upload_dir)
         auth = AuthService(tokens, settings.access_token_ttl)
         limiter = RateLimiter(
@@ -92,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = Services(
             read_factory=read_factory,
             write_factory=write_factory,
-            broker=broker,
+            fanout=hub,
             publish=broker.publish_events,
             settings=settings,
             auth=auth,
@@ -106,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             read_factory=read_factory,
             write_factory=write_factory,
             broker=broker,
+            feed=feed,
+            hub=hub,
             tokens=tokens,
             auth=auth,
             metrics=metrics,
@@ -121,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in state.background:
                 task.cancel()
             await asyncio.gather(*state.background, return_exceptions=True)
+            await feed.close()
             await broker.close()
             await engine.dispose()
 

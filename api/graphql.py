@@ -22,10 +22,15 @@ from strawberry.types.unset import UNSET, UnsetType
 from api.deps import app_state, authenticate, get_context
 from api.docs_ui import graphiql_response
 from api.settings import Settings
+from api.ws import LegacyWSHandler, TransportWSHandler
 from schema.context import Context
 
 
 class StockroomRouter(GraphQLRouter[Context, None]):
+    # Subscriptions join their fan-out group (api/ws.py); the protocols are otherwise Strawberry's.
+    graphql_transport_ws_handler_class = TransportWSHandler
+    graphql_ws_handler_class = LegacyWSHandler
+
     def encode_json(self, data: object) -> str:
         # str, not bytes: WebSocket clients expect text frames.
         return orjson.dumps(data).decode()

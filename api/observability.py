@@ -14,6 +14,7 @@ from typing import Any
 
 from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
@@ -83,6 +84,30 @@ class Metrics:
         self.pool_checked_out = Gauge(
             "stockroom_db_pool_checked_out", "Database connections in use",
             registry=self.registry,
+        )
+
+    def watch_fanout(self, hub: Any) -> None:
+        """Expose the subscription hub's counters, read at each scrape."""
+        self.registry.register(_FanoutCollector(hub))
+
+
+class _FanoutCollector:
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "stockroom_subscription_events", "Events the feed handed to subscriptions",
+            value=self.hub.events,
+        )
+        yield CounterMetricFamily(
+            "stockroom_subscription_executions",
+            "Subscription executions: one per matching group per event",
+            value=self.hub.executions,
+        )
+        yield GaugeMetricFamily(
+            "stockroom_subscription_groups", "Subscription groups (document, variables, role)",
+            value=self.hub.group_count,
         )
 
 

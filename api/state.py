@@ -9,12 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.auth import AuthService
 from api.broker import BrokerBackend
+from api.broker.feed import EventFeed
 from api.observability import Metrics
 from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.tokens import TokenService
 from api.uploads.storage import LocalStorage
 from schema.context import Services
+from schema.fanout import Hub
 
 
 @dataclass
@@ -24,6 +26,8 @@ class AppState:
     read_factory: async_sessionmaker[AsyncSession]
     write_factory: async_sessionmaker[AsyncSession]
     broker: BrokerBackend
+    feed: EventFeed
+    hub: Hub
     tokens: TokenService
     auth: AuthService
     metrics: Metrics
