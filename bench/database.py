@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from tests.services import PostgresServer, start_postgres
+from tests.throwaway import PostgresServer, start_postgres
 
 # pg_stat_statements counts the statements each peer sends per request.
 PG_SETTINGS = (

@@ -13,14 +13,7 @@ from websockets.asyncio.client import ClientConnection
 
 from bench.servers import Server
 from tests import wsclient
-
-STOCK_CHANGED = """subscription($item: ID) {
-  stockChanged(itemId: $item) {
-    movement { kind delta onHandAfter item { sku } }
-    stockLevel { onHand available warehouse { code } } } }"""
-
-ADJUST = """mutation($input: AdjustStockInput!) {
-  adjustStock(input: $input) { stockLevel { onHand } errors { code message } } }"""
+from tests.queries import STOCK_CHANGED, W4_ADJUST
 
 
 @dataclass(frozen=True)
@@ -82,7 +75,7 @@ async def measure(
         for _ in range(events):
             started = time.perf_counter()
             waiting = [asyncio.ensure_future(_delivered(ws, started)) for ws in sockets]
-            await graphql(server.url, ADJUST, change, token)
+            await graphql(server.url, W4_ADJUST, change, token)
             times = sorted(await asyncio.gather(*waiting))
             p50s.append(times[len(times) // 2])
             p99s.append(times[max(0, int(len(times) * 0.99) - 1)])

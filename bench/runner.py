@@ -19,27 +19,23 @@ import orjson
 from bench import fanout, load, report
 from bench.database import FULL, QUICK, Dataset, prepare
 from bench.peers import postgraphile
-from bench.servers import Server, floor, naive, postgraphile_server, stockroom
+from bench.servers import Server, ceiling, floor, naive, postgraphile_server, stockroom
 from schema.ids import to_global_id
+from tests.queries import LOGIN, W1, W2, W3
 
-W1 = """query W1($first: Int!) {
-  items(first: $first) {
-    edges { node { sku name unitPrice category { name }
-      stockLevels { onHand available warehouse { code } } } }
-  }
-}"""
-W2 = """query W2($id: ID!) { item(id: $id) { sku name unitPrice reorderPoint } }"""
-W3 = """mutation W3($input: AdjustStockInput!) {
-  adjustStock(input: $input) { stockLevel { onHand available } movement { onHandAfter }
-    errors { code message } }
-}"""
-LOGIN = """mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }"""
+ROUTER_CEILING = "router ceiling"
+FASTAPI_CEILING = "FastAPI ceiling"
 
-# Statements that only bracket a transaction are not counted as SQL per request.
+# Statements that only bracket a transaction are not counted as SQL per request, nor is
+# Stockroom's read of the token's user: each worker makes it once per
+# STOCKROOM_VIEWER_CACHE_SECONDS (api/viewers.py), so whether it lands among a few sequential
+# samples depends on the clock, and under load it is a few statements per second in all.
 SQL_COUNT = r"""
 select coalesce(sum(calls), 0) from pg_stat_statements
 where query !~* '^\s*(begin|commit|rollback|start transaction)'
   and query not ilike '%pg_stat_statements%'
+  and query !~* '^select users\.id, users\.email, users\.role, users\.is_active, '
+                 'users\.token_version\s+from users\s+where users\.id = '
 """
 
 
@@ -55,6 +51,11 @@ class Options:
     postgraphile: bool = True
     sql_samples: int = 10
     out: Path | None = None
+    # Workloads to run, by prefix ("W2", "W1 items(first: 10)"); empty runs them all.
+    only: tuple[str, ...] = ()
+
+    def wants(self, workload: str) -> bool:
+        return not self.only or any(workload.startswith(prefix) for prefix in self.only)
 
     @classmethod
     def quick_defaults(cls, **overrides: Any) -> Options:
@@ -88,6 +89,8 @@ class Case:
     results: list[load.Result] = field(default_factory=list)
     sql_per_request: float | None = None
     rss_mib: float = 0.0
+    # Server CPU (user + system, from /proc) per completed request, one entry per round.
+    cpu_ms: list[float] = field(default_factory=list)
     # W3 on Stockroom: adjustments verified against the ledger, and how many did not add up.
     verified: int = 0
     lost: int | None = None
@@ -99,6 +102,10 @@ class Case:
 
     def median(self, attribute: str) -> float:
         return statistics.median(getattr(r, attribute) for r in self.results)
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        return statistics.median(self.cpu_ms) if self.cpu_ms else None
 
 
 def _body(query: str, variables: dict[str, Any]) -> str:
@@ -206,6 +213,10 @@ def build_cases(
             check=_edges("data", "allItems", "edges", first=first),
         )
         add(workload, "Stockroom", "stockroom", bodies=w1, headers=auth, check=edges)
+        # The same request from a browser, which always offers gzip: what compressing the
+        # response costs in req/s (W1's 37 KB list is the usual frontend page).
+        add(workload, "Stockroom, gzip", "stockroom", bodies=w1,
+            headers={**auth, "Accept-Encoding": "gzip"}, check=edges)
 
     workload = "W2 item(id)"
     add(
@@ -225,6 +236,11 @@ def build_cases(
         bodies=[_body(postgraphile.W2, {"id": i}) for i in item_ids],
         check=_has("data", "item", "sku"),
     )
+    # The frameworks' own cost: the stock router with execution skipped, and one route.
+    add(workload, ROUTER_CEILING, "router-ceiling", bodies=relay,
+        check=_has("data", "item", "sku"))
+    add(workload, FASTAPI_CEILING, "fastapi-ceiling", path="/w2", bodies=relay,
+        check=_has("data", "item", "sku"))
     add(
         workload,
         "Stockroom",
@@ -246,6 +262,15 @@ def build_cases(
     adjust = w3_bodies(dataset)
     add(workload, "Stockroom", "stockroom", bodies=adjust, headers=auth, check=_no_payload_errors)
     return cases
+
+
+# Which servers each workload needs, so a subset (--only) starts only those.
+SERVERS_FOR = {
+    "W1": ("stockroom", "floor", "naive", "postgraphile"),
+    "W2": ("stockroom", "floor", "naive", "postgraphile", "router-ceiling", "fastapi-ceiling"),
+    "W3": ("stockroom", "floor"),
+    "W4": ("stockroom",),
+}
 
 
 def _validate(case: Case) -> None:
@@ -366,12 +391,17 @@ def _start_servers(dataset: Dataset, tmp: Path, options: Options) -> dict[str, S
         "stockroom": lambda: stockroom(dataset.url, tmp),
         "floor": lambda: floor(dataset.dsn, tmp),
         "naive": lambda: naive(dataset.url, tmp),
+        "router-ceiling": lambda: ceiling("router", tmp),
+        "fastapi-ceiling": lambda: ceiling("fastapi", tmp),
     }
     if options.postgraphile:
         starters["postgraphile"] = lambda: postgraphile_server(dataset.dsn, tmp)
     else:
         servers["postgraphile"] = "n/a: skipped (--no-postgraphile or --quick)"
+    needed = {name for w, names in SERVERS_FOR.items() if options.wants(w) for name in names}
     for name, start in starters.items():
+        if name not in needed:
+            continue
         try:
             servers[name] = start()
         except Exception as exc:  # a peer that cannot start is reported, not fatal
@@ -379,6 +409,25 @@ def _start_servers(dataset: Dataset, tmp: Path, options: Options) -> dict[str, S
                 raise
             servers[name] = f"n/a: {str(exc).splitlines()[0][:200]}"
     return servers
+
+
+def _fanout(
+    stock: Server, token: str, dataset: Dataset, options: Options
+) -> fanout.FanoutResult | str:
+    _say(f"W4: {options.subscribers} subscribers ...")
+    try:
+        return asyncio.run(
+            fanout.measure(
+                stock,
+                token,
+                to_global_id("Item", dataset.hot_levels[0][1]),
+                to_global_id("Warehouse", dataset.hot_levels[0][2]),
+                options.subscribers,
+                options.events,
+            )
+        )
+    except Exception as exc:
+        return f"failed: {exc}"
 
 
 def _say(message: str) -> None:
@@ -398,7 +447,10 @@ def run(options: Options) -> str:
         stock = servers["stockroom"]
         assert isinstance(stock, Server)
         token = _login(stock)
-        cases = build_cases(dataset, servers, token, first_small=10)
+        cases = [
+            case for case in build_cases(dataset, servers, token, first_small=10)
+            if options.wants(case.workload)
+        ]
         live = [case for case in cases if case.unavailable is None]
 
         for case in live:
@@ -426,6 +478,8 @@ def run(options: Options) -> str:
                 ledger = case.workload.startswith("W3") and case.peer == "Stockroom"
                 if ledger:
                     before, last = asyncio.run(_ledger_snapshot(dataset.dsn, hot_ids))
+                assert case.server is not None
+                cpu_before = case.server.cpu_seconds()
                 result = load.run(
                     case.url,
                     case.bodies,
@@ -433,7 +487,10 @@ def run(options: Options) -> str:
                     connections=options.connections,
                     headers=case.headers,
                 )
+                cpu = case.server.cpu_seconds() - cpu_before
                 case.results.append(result)
+                if result.requests:
+                    case.cpu_ms.append(1000 * cpu / result.requests)
                 settle(dataset.dsn)
                 case.rss_mib = max(case.rss_mib, case.server.rss_mib() if case.server else 0)
                 if ledger:
@@ -447,20 +504,7 @@ def run(options: Options) -> str:
                     f"{result.rps:.0f} req/s, p99 {result.p99_ms:.1f} ms"
                 )
 
-        _say(f"W4: {options.subscribers} subscribers ...")
-        try:
-            w4: fanout.FanoutResult | str = asyncio.run(
-                fanout.measure(
-                    stock,
-                    token,
-                    to_global_id("Item", dataset.hot_levels[0][1]),
-                    to_global_id("Warehouse", dataset.hot_levels[0][2]),
-                    options.subscribers,
-                    options.events,
-                )
-            )
-        except Exception as exc:
-            w4 = f"failed: {exc}"
+        w4 = _fanout(stock, token, dataset, options) if options.wants("W4") else None
         text = report.render(
             cases, w4, dataset, options, servers, seconds=time.monotonic() - started
         )

@@ -5,21 +5,31 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import strawberry
-from strawberry.extensions import DisableIntrospection, SchemaExtension
+from graphql import GraphQLError
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.auth import AuthMutation
+from schema.cache import LRU
 from schema.categories import CategoryMutation, CategoryQuery
+from schema.imports import ImportMutation, ImportQuery, ImportSubscription
 from schema.items import ItemMutation, ItemQuery
-from schema.limits import LRU, Limits, QueryLimits
+from schema.limits import Limits, Measure, MeasureKey, QueryLimits
 from schema.masking import MaskUnexpectedErrors
 from schema.node import NodeQuery
 from schema.persisted import PersistedQueries, PersistedQueryStore
+from schema.purchasing import PurchaseOrderMutation, PurchaseOrderQuery
 from schema.relay import Node
-from schema.stock import StockMutation, StockQuery
-from schema.subscriptions import Subscription
+from schema.runner import Schema
+from schema.stock import StockMutation, StockQuery, StockStateMutation
+from schema.subscriptions import Subscription as LiveSubscription
+from schema.transfers import TransferMutation, TransferQuery
 from schema.uploads import UploadMutation
 from schema.users import UserMutation, UserQuery
 from schema.warehouses import WarehouseMutation, WarehouseQuery
@@ -32,14 +42,31 @@ Mutation = merge_types(
         CategoryMutation,
         WarehouseMutation,
         StockMutation,
+        StockStateMutation,
+        PurchaseOrderMutation,
+        TransferMutation,
         UploadMutation,
         UserMutation,
+        ImportMutation,
     ),
 )
 
 Query = merge_types(
-    "Query", (NodeQuery, UserQuery, ItemQuery, CategoryQuery, WarehouseQuery, StockQuery)
+    "Query",
+    (
+        NodeQuery,
+        UserQuery,
+        ItemQuery,
+        CategoryQuery,
+        WarehouseQuery,
+        StockQuery,
+        PurchaseOrderQuery,
+        TransferQuery,
+        ImportQuery,
+    ),
 )
+
+Subscription = merge_types("Subscription", (LiveSubscription, ImportSubscription))
 
 
 def build_schema(
@@ -55,27 +82,45 @@ def build_schema(
     """The Stockroom schema; ``api/`` passes its limits and production switches."""
     from schema.categories import Category
     from schema.items import Item
+    from schema.purchasing import PurchaseOrder
     from schema.stock import Reservation, StockLevel, StockMovement
+    from schema.transfers import Transfer
     from schema.users import User
     from schema.warehouses import Warehouse
 
-    documents, validations = LRU(cache_size), LRU(cache_size)
+    validations: LRU[str, list[GraphQLError]] = LRU(cache_size)
+    measures: LRU[MeasureKey, Measure] = LRU(cache_size)
     chosen = limits or Limits()
-    extensions: list[Callable[[], SchemaExtension]] = []
+    # ParserCache first: a parse error leaves no earlier extension's on_parse half-entered.
+    extensions: list[Callable[[], SchemaExtension]] = [
+        lambda: ParserCache(maxsize=cache_size),
+        lambda: MaxTokensLimiter(chosen.max_tokens),
+    ]
     if persisted is not None:
         store = persisted
         extensions.append(lambda: PersistedQueries(store))
-    extensions.append(lambda: QueryLimits(chosen, documents, validations))
+    extensions.append(lambda: QueryLimits(chosen, validations, measures))
     if not introspection:
         extensions.append(DisableIntrospection)
     if production:
         extensions.append(MaskUnexpectedErrors)
     extensions.extend(extra_extensions)
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Node, Item, Category, Warehouse, StockLevel, StockMovement, Reservation, User],
+        types=[
+            Node,
+            Item,
+            Category,
+            Warehouse,
+            StockLevel,
+            StockMovement,
+            Reservation,
+            PurchaseOrder,
+            Transfer,
+            User,
+        ],
         extensions=extensions,
         config=StrawberryConfig(
             disable_field_suggestions=production,

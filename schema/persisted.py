@@ -11,11 +11,24 @@ import orjson
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from schema.cache import LRU
 from schema.errors import CodedError
-from schema.limits import LRU
 
 PLACEHOLDER = "query PersistedQueryPlaceholder { __typename }"
 _HASH = re.compile(r"^[0-9a-f]{64}$")
+_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
+
+
+def placeholder(operation_name: str | None) -> str:
+    """A stand-in document that defines the operation the request names.
+
+    Apollo's link and Relay send ``operationName`` with the bare hash: the stand-in must
+    define that operation, or the request fails as "Unknown operation" before the
+    persisted-query error can be reported.
+    """
+    if operation_name is not None and _NAME.match(operation_name):
+        return f"query {operation_name} {{ __typename }}"
+    return PLACEHOLDER
 
 
 def sha256(query: str) -> str:
@@ -26,7 +39,7 @@ class PersistedQueryStore:
     """Registered documents by hash: a bounded APQ cache, or a fixed allow-list."""
 
     def __init__(self, size: int, allow_list: Mapping[str, str] | None = None) -> None:
-        self.cache = LRU(size)
+        self.cache: LRU[str, str] = LRU(size)
         self.allow_list = dict(allow_list) if allow_list is not None else None
 
     @classmethod
@@ -93,7 +106,7 @@ class PersistedQueries(SchemaExtension):
         self.error = self._resolve()
         if self.error is not None:
             # Let parsing pass so the refusal is reported as an ordinary GraphQL error.
-            self.execution_context.query = PLACEHOLDER
+            self.execution_context.query = placeholder(self.execution_context.operation_name)
             self.execution_context.graphql_document = None
         yield
 

@@ -85,22 +85,6 @@ def page_args(
         raise bad_input(str(exc)) from None
 
 
-def selected_names(info: Any) -> set[str]:
-    """Every field name selected below the current field (fragments included)."""
-    names: set[str] = set()
-
-    def walk(selections: Any) -> None:
-        for selection in selections or ():
-            name = getattr(selection, "name", None)
-            if name:
-                names.add(name)
-            walk(getattr(selection, "selections", None))
-
-    for field in info.selected_fields:
-        walk(field.selections)
-    return names
-
-
 async def paged(
     fetch: Callable[[], Awaitable[Page[R]]],
     convert: Callable[[R], T],

@@ -20,7 +20,7 @@ import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.eventlog import Delivery, Logged
-from db.events import Event, ItemChanged, LowStock, StockChanged
+from db.events import Event, ItemChanged, LowStock, StockChanged, UserChanged
 from db.models import Item as ItemRow
 from db.models import StockLevel as StockLevelRow
 from db.models import StockMovement as StockMovementRow
@@ -114,6 +114,8 @@ def _needed(event: Event) -> Needed:
                 ("item", ItemRow, event.item_id),
                 ("warehouse", WarehouseRow, event.warehouse_id),
             ]
+        case UserChanged():
+            return []  # no subscription listens on it
     return []
 
 

@@ -16,16 +16,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import wsclient  # noqa: E402
-from tests.queries import ADJUST, IDS  # noqa: E402
+from tests.queries import ADJUST, STOCK_CHANGED  # noqa: E402
+from tests.seeded import seeded_ids  # noqa: E402
 from tests.server import serve  # noqa: E402
-from tests.services import start_postgres, start_redis  # noqa: E402
-from tests.test_subscriptions import STOCK_CHANGED, _rss_kib, gql_http, login  # noqa: E402
+from tests.test_subscriptions import _rss_kib, gql_http, login  # noqa: E402
+from tests.throwaway import start_postgres, start_redis  # noqa: E402
 
 EVENTS = 5
 
@@ -41,9 +43,8 @@ async def _delivery_times(sockets: list, started: float) -> list[float]:
 async def measure(database_url: str, broker: str, tmp: Path, count: int) -> str:
     with serve(database_url, tmp, broker_url=broker) as server:
         clerk = await login(server, "clerk")
-        data = await gql_http(server, IDS, token=clerk)
-        item = data["items"]["edges"][0]["node"]["id"]
-        warehouse = data["warehouses"]["edges"][0]["node"]["id"]
+        run = partial(gql_http, server, token=clerk)
+        [item], [warehouse] = await seeded_ids(run, ["SKU-00001"], ["BER-1"])
         rss_before = _rss_kib(server.process.pid)
         sockets = []
         for n in range(count):

@@ -19,10 +19,12 @@ from api.app import create_app
 from api.passwords import hash_password, use_fast_hashing_for_tests
 from api.settings import Settings
 from db import seed
-from db.engine import create_engine, write_sessionmaker
+from db.engine import ORIGIN_OPTION, create_engine, write_sessionmaker
 from db.migrate import upgrade
 from db.session import unit_of_work
-from tests.services import PostgresServer, postgres_server, redis_server  # noqa: F401
+from tests.factories import Sessions
+from tests.queries import LOGIN
+from tests.throwaway import PostgresServer, postgres_server, redis_server  # noqa: F401
 
 use_fast_hashing_for_tests()
 
@@ -130,6 +132,16 @@ def shared_seeded_db(backend: str, seeded_template: str) -> Database:
     return Database(backend, seeded_template)
 
 
+@pytest.fixture
+async def sessions(empty_db: Database) -> AsyncIterator[Sessions]:
+    """Units of work over a private empty database, for tests that call db/ services."""
+    engine = create_engine(empty_db.url)
+    try:
+        yield Sessions(write_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
 def make_settings(url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": url,
@@ -177,11 +189,7 @@ class GraphQLClient:
         return body["data"]
 
     async def login(self, email: str, password: str) -> str:
-        data = await self.data(
-            "mutation($e: String!, $p: String!) { login(email: $e, password: $p) "
-            "{ accessToken refreshToken errors { code message } } }",
-            {"e": email, "p": password},
-        )
+        data = await self.data(LOGIN, {"e": email, "p": password})
         assert data["login"]["errors"] == [], data
         token: str = data["login"]["accessToken"]
         return token
@@ -194,7 +202,9 @@ class GraphQLClient:
     def count_statements(self) -> Iterator[list[str]]:
         statements: list[str] = []
 
-        def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        def record(conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+            if conn.get_execution_options().get(ORIGIN_OPTION) is not None:
+                return  # a background job (the reservation sweeper), not the request
             if not statement.lstrip().upper().startswith(("BEGIN", "ROLLBACK", "COMMIT")):
                 statements.append(statement)
 
@@ -223,12 +233,8 @@ async def client(seeded_db: Database) -> AsyncIterator[GraphQLClient]:
 
 @pytest.fixture
 async def reader_client(shared_seeded_db: Database) -> AsyncIterator[GraphQLClient]:
-    """An in-process app over the shared seeded database: tests must not write.
-
-    No reservation sweep: readers need none, and its statements would land in their counts.
-    """
-    settings = make_settings(shared_seeded_db.url, reservation_sweep_seconds=3600)
-    async for c in _client_for(settings):
+    """An in-process app over the shared seeded database: tests must not write."""
+    async for c in _client_for(make_settings(shared_seeded_db.url)):
         yield c
 
 

@@ -1,4 +1,41 @@
-"""GraphQL documents shared by the tests."""
+"""GraphQL documents shared by the tests and by the benchmark (``bench/`` imports this module).
+
+Documents only, importing nothing: ``tests.conftest`` switches password hashing to the weak
+test profile, and the benchmark must measure the production one.
+"""
+
+# ---------------------------------------------------------------- the benchmark's workloads
+
+# W1 also drives the statement-count tests, so both measure the same document.
+W1 = """
+query W1($first: Int!) {
+  items(first: $first) {
+    edges { node { sku name unitPrice category { name }
+      stockLevels { onHand available warehouse { code } } } }
+  }
+}
+"""
+
+W2 = """query W2($id: ID!) { item(id: $id) { sku name unitPrice reorderPoint } }"""
+
+W3 = """mutation W3($input: AdjustStockInput!) {
+  adjustStock(input: $input) { stockLevel { onHand available } movement { onHandAfter }
+    errors { code message } }
+}"""
+
+# W4's trigger: as little as possible selected, so the delivery times measure the fan-out.
+W4_ADJUST = """mutation($input: AdjustStockInput!) {
+  adjustStock(input: $input) { stockLevel { onHand } errors { code message } } }"""
+
+# ---------------------------------------------------------------- sessions
+
+# Variables: e (email), p (password). Demo users' passwords are their role names.
+LOGIN = """mutation($e: String!, $p: String!) { login(email: $e, password: $p) {
+  accessToken refreshToken errors { code message } } }"""
+
+ME = "{ me { email } }"
+
+# ---------------------------------------------------------------- reads
 
 ITEMS_PAGE = """
 query Items($first: Int, $after: String, $last: Int, $before: String,
@@ -12,14 +49,11 @@ query Items($first: Int, $after: String, $last: Int, $before: String,
 }
 """
 
-W1 = """
-query W1($first: Int!) {
-  items(first: $first) {
-    edges { node { sku name unitPrice category { name }
-      stockLevels { onHand available warehouse { code } } } }
-  }
-}
-"""
+# Seeded rows by their natural keys (tests/seeded.py): SKU for items, code for warehouses.
+ITEM_ID = """query($sku: String!) { item(sku: $sku) { id } }"""
+WAREHOUSE_IDS = """{ warehouses(first: 100) { edges { node { id code } } } }"""
+
+# ---------------------------------------------------------------- writes
 
 ADJUST = """
 mutation Adjust($input: AdjustStockInput!) {
@@ -31,7 +65,22 @@ mutation Adjust($input: AdjustStockInput!) {
 }
 """
 
-IDS = """
-{ items(first: 5) { edges { node { id sku } } }
-  warehouses(first: 5) { edges { node { id code } } } }
-"""
+COUNT = """mutation($input: StockCountInput!) { setStockCount(input: $input) {
+  stockLevel { onHand reserved } movement { kind delta onHandAfter } errors { code field } } }"""
+
+TRANSFER = """mutation($input: TransferStockInput!) { transferStock(input: $input) {
+  from { onHand } to { onHand } movements { kind delta onHandAfter } errors { code field } } }"""
+
+UPDATE_ITEM = """mutation($id: ID!, $input: UpdateItemInput!, $v: Int) {
+  updateItem(id: $id, input: $input, expectedVersion: $v) {
+    item { name version description } errors { code field } } }"""
+
+# ---------------------------------------------------------------- subscriptions
+
+STOCK_CHANGED = """subscription($item: ID, $wh: ID) {
+  stockChanged(itemId: $item, warehouseId: $wh) {
+    movement { kind delta onHandAfter item { sku } }
+    stockLevel { onHand available warehouse { code } } } }"""
+
+# The smallest live subscription, for tests that only need one open.
+STOCK_DELTAS = "subscription { stockChanged { movement { delta } } }"

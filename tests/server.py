@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import JWT_SECRET
-from tests.services import free_port
+from tests.throwaway import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,8 +38,11 @@ class Server:
 
 
 @contextmanager
-def serve(database_url: str, tmp: Path, **env: str) -> Iterator[Server]:
-    """Start the server, wait for /readyz, stop it with SIGTERM afterwards."""
+def serve(
+    database_url: str, tmp: Path, *, wait_ready: bool = True, **env: str
+) -> Iterator[Server]:
+    """Start the server, wait for /readyz (or only /healthz when ``wait_ready`` is false: a
+    dependency may be down on purpose), stop it with SIGTERM afterwards."""
     port = free_port()
     tmp.mkdir(parents=True, exist_ok=True)
     log = tmp / f"server-{port}.log"
@@ -66,7 +69,8 @@ def serve(database_url: str, tmp: Path, **env: str) -> Iterator[Server]:
             if process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{server.output()}")
             try:
-                if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+                probe = "/readyz" if wait_ready else "/healthz"
+                if httpx.get(f"{server.url}{probe}", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

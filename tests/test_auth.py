@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.queries import IDS
+from tests.queries import ME
+from tests.seeded import seeded_ids
 
 LOGIN = """mutation($e: String!, $p: String!) { login(email: $e, password: $p) {
   accessToken refreshToken expiresIn user { email role } errors { code field message } } }"""
@@ -29,10 +30,10 @@ async def test_login_returns_tokens_and_user(client):
     assert data["errors"] == []
     assert data["user"] == {"email": "clerk@example.com", "role": "CLERK"}
     assert data["expiresIn"] == 900
-    me = await client.data("{ me { email } }", token=data["accessToken"])
+    me = await client.data(ME, token=data["accessToken"])
     assert me["me"]["email"] == "clerk@example.com"
     # a refresh token is not an access token
-    body = await client.execute("{ me { email } }", token=data["refreshToken"])
+    body = await client.execute(ME, token=data["refreshToken"])
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
@@ -61,13 +62,13 @@ async def test_deactivation_and_role_change_revoke_tokens(client):
                      if e["node"]["email"] == "viewer@example.com")
     changed = await client.data(UPDATE_USER, {"id": viewer_id, "input": {"role": "CLERK"}})
     assert changed["updateUser"]["user"]["role"] == "CLERK"
-    body = await client.execute("{ me { email } }", token=viewer)
+    body = await client.execute(ME, token=viewer)
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     stale = await client.data(REFRESH, {"t": refresh})
     assert stale["refreshToken"]["errors"][0]["code"] == "INVALID_TOKEN"
     fresh = await client.login("viewer@example.com", "viewer")
     await client.data(UPDATE_USER, {"id": viewer_id, "input": {"isActive": False}})
-    body = await client.execute("{ me { email } }", token=fresh)
+    body = await client.execute(ME, token=fresh)
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     locked = await client.data(LOGIN, {"e": "viewer@example.com", "p": "viewer"})
     assert locked["login"]["errors"][0]["code"] == "INVALID_CREDENTIALS"
@@ -124,9 +125,8 @@ RANK = {"anonymous": -1, "viewer": 0, "clerk": 1, "manager": 2, "admin": 3}
 async def test_role_table(client, family, role):
     needed, mutation = FAMILIES[family]
     await client.login_as("admin")
-    data = await client.data(IDS)
-    variables = {"i": data["items"]["edges"][0]["node"]["id"],
-                 "w": data["warehouses"]["edges"][0]["node"]["id"]}
+    [item], [warehouse] = await seeded_ids(client.data, ["SKU-00001"], ["BER-1"])  # in stock
+    variables = {"i": item, "w": warehouse}
     variables = {k: v for k, v in variables.items() if f"${k}" in mutation}
     client.token = None if role == "anonymous" else await client.login_as(role)
     body = await client.execute(mutation, variables)

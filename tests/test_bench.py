@@ -14,10 +14,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from api.passwords import PRODUCTION_PARAMETERS
 from bench.profile import summarise
-from bench.runner import _ledger_check, _ledger_snapshot
+from bench.runner import SERVERS_FOR, Options, _ledger_check, _ledger_snapshot
 from tests.conftest import Database
-from tests.services import missing
+from tests.throwaway import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,10 +57,16 @@ def test_quick_run_measures_every_workload(tmp_path: Path) -> None:
     ):
         ours = _row(report, workload, "Stockroom")
         assert float(ours[2].replace(",", "")) > 0, ours  # requests completed
-        assert ours[9] == "0", f"failed requests: {ours}"
+        assert ours[10] == "0", f"failed requests: {ours}"
+        assert float(ours[6]) > 0, f"no server CPU measured: {ours}"
+    for ceiling in ("router ceiling", "FastAPI ceiling"):
+        row = _row(report, "W2 item(id)", ceiling)
+        # no database behind a ceiling, and every request answered
+        assert float(row[2].replace(",", "")) > 0 and row[5] == "0.0" and row[10] == "0", row
+    assert "## W2: per request" in report and "\N{MULTIPLICATION SIGN} router ceiling" in report
     floor = _row(report, "W2 item(id)", "floor")
     # One statement, and the baseline of its own ratio.
-    assert floor[5] == "1.0" and floor[7] == "1.00\N{MULTIPLICATION SIGN}", floor
+    assert floor[5] == "1.0" and floor[8] == "1.00\N{MULTIPLICATION SIGN}", floor
     # SQL per request must not grow with the page size.
     assert (
         _row(report, "W1 items(first: 100)", "Stockroom")[5]
@@ -103,6 +110,19 @@ async def test_ledger_check_finds_an_update_without_its_movement(seeded_db: Data
         await connection.close()
 
 
+def test_only_selects_workloads_by_prefix() -> None:
+    every = Options()
+    w2 = Options(only=("W2",))
+    small = Options(only=("W1 items(first: 10)", "W3"))
+    assert every.wants("W4") and every.wants("W1 items(first: 100)")
+    assert w2.wants("W2 item(id)") and not w2.wants("W1 items(first: 10)")
+    assert not w2.wants("W4")
+    assert small.wants("W1 items(first: 10)") and not small.wants("W1 items(first: 100)")
+    assert small.wants("W3 adjustStock")
+    # every workload names the servers it needs
+    assert {"W1", "W2", "W3", "W4"} <= set(SERVERS_FOR)
+
+
 def test_profile_summary_counts_only_the_event_loop_thread() -> None:
     collapsed = "\n".join(
         [
@@ -115,3 +135,32 @@ def test_profile_summary_counts_only_the_event_loop_thread() -> None:
     assert summary.startswith("4 samples")
     assert " 75.0%  graphql-core" in summary and " 25.0%  sqlalchemy" in summary
     assert "threading.py:327" not in summary
+
+
+def test_harness_shares_the_documents_but_not_the_test_profile() -> None:
+    # given a fresh interpreter that imports every harness module (they read tests/queries.py)
+    probe = "\n".join(
+        [
+            "import sys",
+            "import bench.database, bench.fanout, bench.profile, bench.report, bench.runner",
+            "from api import passwords",
+            "from tests import queries",
+            "assert bench.runner.W1 is queries.W1",
+            "print(sorted(m for m in sys.modules if m.startswith('tests')))",
+            "print(passwords._active.hasher.memory_cost)",
+        ]
+    )
+    # when it has imported them
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    # then tests/conftest.py never ran, so passwords still hash with the production profile
+    assert done.returncode == 0, done.stderr
+    modules, memory_cost = done.stdout.splitlines()
+    assert "tests.conftest" not in modules
+    assert int(memory_cost) == PRODUCTION_PARAMETERS.memory_cost

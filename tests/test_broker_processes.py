@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 
 import httpx
 import pytest
 
 from tests import wsclient
-from tests.queries import ADJUST, IDS
+from tests.queries import ADJUST, STOCK_CHANGED
+from tests.seeded import seeded_ids
 from tests.server import serve
-from tests.test_subscriptions import STOCK_CHANGED, gql_http, login
+from tests.test_subscriptions import gql_http, login
 
 # Two processes need a database server they can share: PostgreSQL only.
 pytestmark = [
@@ -28,9 +30,8 @@ def pg_db(seeded_db):
 
 async def _round_trip(subscriber, publisher) -> float:
     token = await login(publisher, "clerk")
-    data = await gql_http(publisher, IDS, token=token)
-    item = data["items"]["edges"][0]["node"]["id"]
-    wh = data["warehouses"]["edges"][0]["node"]["id"]
+    [item], [wh] = await seeded_ids(partial(gql_http, publisher, token=token), ["SKU-00001"],
+                                    ["BER-1"])
     ws = await wsclient.connect(subscriber.ws_url)
     assert (await wsclient.init(ws, token))["type"] == "connection_ack"
     await wsclient.subscribe(ws, "s", STOCK_CHANGED, {"item": item})

@@ -12,6 +12,7 @@ from graphql import build_schema as parse_sdl
 
 from api.cli import main
 from schema import build_schema
+from tests.queries import LOGIN
 from tests.server import serve
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,9 +102,8 @@ async def test_health_ready_and_sdl_routes(reader_client):
 async def test_serve_end_to_end(seeded_db, tmp_path):
     with serve(seeded_db.url, tmp_path) as server:
         async with httpx.AsyncClient(base_url=server.url) as http:
-            login = await http.post("/graphql", json={"query": (
-                'mutation { login(email: "viewer@example.com", password: "viewer") '
-                "{ accessToken } }")})
+            login = await http.post("/graphql", json={"query": LOGIN, "variables": {
+                "e": "viewer@example.com", "p": "viewer"}})
             token = login.json()["data"]["login"]["accessToken"]
             response = await http.post(
                 "/graphql",

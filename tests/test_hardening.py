@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 import websockets
+from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, get_named_type, parse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import queries as graphql_queries
@@ -20,8 +21,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from db.engine import create_engine
+from schema import build_schema
+from schema.limits import LIST_ESTIMATES, Measure, is_connection, measure
 from tests.conftest import Database, _client_for, make_settings
-from tests.queries import ADJUST, IDS
+from tests.queries import ADJUST, LOGIN, ME, STOCK_DELTAS
+from tests.seeded import over_http, seeded_ids
 from tests.server import serve
 
 DEEP = "{ items(first: 1) { edges { node { category { parent { parent { parent { parent { " \
@@ -37,11 +41,9 @@ async def _refused_without_sql(client, query: str, token: str | None) -> dict[st
         body = await client.execute(query, token=token)
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX", body
     assert body.get("data") is None
-    # with a token, only the viewer lookup ran: nothing of the operation itself
-    touched = [s for s in statements if "FROM users" not in s]
-    assert touched == []
-    if token is None:
-        assert statements == []
+    # nothing of the operation ran (a token's user is read by the worker's viewer cache,
+    # whose statements are not the request's)
+    assert statements == []
     return body
 
 
@@ -64,15 +66,88 @@ async def test_cost_is_reported_on_every_response(reader_client):
     assert body["extensions"]["cost"]["requested"] == 1 + 7 * 1
 
 
+
+async def test_cost_follows_what_runs(reader_client):
+    await reader_client.login_as("viewer")
+    query = ("query($all: Boolean!, $n: Int) { items(first: $n) { totalCount "
+             "edges @include(if: $all) { node { sku } } } }")
+    costs = []
+    for variables in ({"all": False, "n": 10}, {"all": True, "n": 10}, {"all": False, "n": 10},
+                      {"all": False, "n": 3}):
+        body = await reader_client.execute(query, variables)
+        assert "errors" not in body, body
+        costs.append(body["extensions"]["cost"]["requested"])
+    # items: 1 + n x (totalCount 1 [+ edges (1 + node (1 + sku 1))]), remembered per variables
+    assert costs == [1 + 10 * 1, 1 + 10 * (1 + 3), 1 + 10 * 1, 1 + 3 * 1]
+    # a node is priced as the widest of its possible types: here an item with its levels
+    body = await reader_client.execute(
+        "{ node(id: \"SXRlbTow\") { id ... on Item { stockLevels { onHand } } "
+        "... on Warehouse { code } } }")
+    assert body["extensions"]["cost"]["requested"] == 1 + (1 + (1 + 5 * 1))
+
+
+SCHEMA = build_schema()._schema
+
+
+def _measured(query: str, variables: dict[str, Any] | None = None) -> Measure:
+    return measure(SCHEMA, parse(query), None, variables)
+
+
+def test_a_negative_page_size_does_not_lower_the_cost():
+    cheap = _measured("{ a: items(first: -1000) { edges { node { sku } } } }")
+    assert cheap.cost == 1
+    assert cheap.aliases == 1
+
+
+def test_aliases_are_counted_in_what_runs():
+    aliased = " ".join(f"a{i}: me {{ email }}" for i in range(31))
+    assert _measured("{ " + aliased + " }").aliases == 31
+    # under a false @include, or in a fragment spread twice (collected once), as executed
+    assert _measured("query($on: Boolean!) { ... @include(if: $on) { " + aliased + " } }",
+                     {"on": False}).aliases == 0
+    assert _measured("{ ...A ...A } fragment A on Query { " + aliased + " }").aliases == 31
+    # and the widest possible type counts for a node
+    node = _measured('{ node(id: "x") { ... on Item { a: sku b: name } '
+                     '... on User { c: email } } }')
+    assert (node.aliases, node.depth) == (2, 2)
+
+
+def test_introspection_is_free_and_adds_no_depth():
+    found = _measured("{ __typename t: __type(name: \"Item\") { fields { name } } me { email } }")
+    assert (found.depth, found.aliases, found.cost) == (2, 1, 2)
+
+
+def test_list_estimates_and_connections_follow_the_schema():
+    # every declared estimate names a list field of its type that is not a connection
+    for (type_name, field_name) in LIST_ESTIMATES:
+        owner = SCHEMA.get_type(type_name)
+        assert isinstance(owner, GraphQLObjectType), type_name
+        field_type = owner.fields[field_name].type
+        inner = field_type.of_type if isinstance(field_type, GraphQLNonNull) else field_type
+        assert isinstance(inner, GraphQLList), (type_name, field_name)
+        assert not is_connection(get_named_type(field_type))
+    # connections are recognised by their shape: here, exactly the *Connection types
+    shaped = {name for name, t in SCHEMA.type_map.items() if is_connection(t)}
+    assert shaped == {name for name in SCHEMA.type_map if name.endswith("Connection")}
+    assert len(shaped) >= 7
+
+
+async def test_only_the_token_limit_is_too_complex(reader_client):
+    body = await reader_client.execute("{ tokens( }")
+    assert body["errors"][0]["message"].startswith("Syntax Error")
+    assert body["errors"][0].get("extensions", {}).get("code") != "QUERY_TOO_COMPLEX"
+    assert body["extensions"]["cost"] == {"requested": None, "limit": 50_000}
+
+
 async def test_batches_are_capped(reader_client):
     token = await reader_client.login("viewer@example.com", "viewer")
     headers = {"Authorization": f"Bearer {token}"}
     ok = await reader_client.http.post("/graphql", headers=headers,
-                                       json=[{"query": "{ me { email } }"}] * 3)
+                                       json=[{"query": ME}] * 3)
     assert ok.status_code == 200
     assert [r["data"]["me"]["email"] for r in ok.json()] == ["viewer@example.com"] * 3
     too_many = await reader_client.http.post("/graphql", headers=headers,
-                                             json=[{"query": "{ me { email } }"}] * 11)
+                                             json=[{"query": ME}] * 11)
     assert too_many.status_code == 400
 
 
@@ -94,7 +169,7 @@ def _apq(query: str | None, digest: str) -> dict[str, Any]:
 async def test_automatic_persisted_queries(reader_client):
     token = await reader_client.login("viewer@example.com", "viewer")
     headers = {"Authorization": f"Bearer {token}"}
-    query = "{ me { email } }"
+    query = ME
     digest = hashlib.sha256(query.encode()).hexdigest()
     post = reader_client.http.post
     # unknown hash: the client is told to send the document
@@ -132,7 +207,7 @@ async def test_persisted_only_mode(shared_seeded_db, tmp_path):
         by_hash = await client.http.post(
             "/graphql", json=_apq(None, hashlib.sha256(allowed.encode()).hexdigest()))
         assert by_hash.json()["data"]["login"]["accessToken"]
-        other = await client.execute("{ me { email } }")
+        other = await client.execute(ME)
         assert other["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_ALLOWED"
 
 
@@ -242,14 +317,13 @@ async def test_metrics_move(reader_client):
 async def test_sigterm_lets_an_inflight_request_finish(seeded_db, tmp_path):
     with serve(seeded_db.url, tmp_path) as server:
         async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
-            login = await http.post("/graphql", json={"query": (
-                'mutation { login(email: "clerk@example.com", password: "clerk") '
-                "{ accessToken } }")})
-            headers = {"Authorization": f"Bearer {login.json()['data']['login']['accessToken']}"}
-            data = (await http.post("/graphql", json={"query": IDS}, headers=headers)).json()
-            variables = {"input": {"itemId": data["data"]["items"]["edges"][0]["node"]["id"],
-                                   "warehouseId": data["data"]["warehouses"]["edges"][0]["node"]
-                                   ["id"], "delta": 1, "kind": "RECEIPT"}}
+            login = await http.post("/graphql", json={"query": LOGIN, "variables": {
+                "e": "clerk@example.com", "p": "clerk"}})
+            token = login.json()["data"]["login"]["accessToken"]
+            headers = {"Authorization": f"Bearer {token}"}
+            [item], [warehouse] = await seeded_ids(over_http(http, token), ["SKU-00001"], ["BER-1"])
+            variables = {"input": {"itemId": item, "warehouseId": warehouse, "delta": 1,
+                                   "kind": "RECEIPT"}}
             # given the database is locked by someone else, so the write has to wait
             unlock = await _lock_database(seeded_db)
             request = asyncio.create_task(
@@ -339,12 +413,11 @@ async def test_sigterm_closes_subscriptions_with_service_restart(shared_seeded_d
 
     with serve(shared_seeded_db.url, tmp_path) as server:
         async with httpx.AsyncClient(base_url=server.url) as http:
-            login = await http.post("/graphql", json={"query": (
-                'mutation { login(email: "viewer@example.com", password: "viewer") '
-                "{ accessToken } }")})
+            login = await http.post("/graphql", json={"query": LOGIN, "variables": {
+                "e": "viewer@example.com", "p": "viewer"}})
         ws = await wsclient.connect(server.ws_url)
         await wsclient.init(ws, login.json()["data"]["login"]["accessToken"])
-        await wsclient.subscribe(ws, "1", "subscription { stockChanged { movement { delta } } }")
+        await wsclient.subscribe(ws, "1", STOCK_DELTAS)
         await asyncio.sleep(0.3)
         server.process.send_signal(signal.SIGTERM)
         with pytest.raises(websockets.ConnectionClosed) as closed:

@@ -12,7 +12,7 @@ from db.engine import create_engine
 from db.migrate import check, upgrade
 from db.models import Category, Item, StockLevel, StockMovement, Warehouse
 from tests.conftest import SEED_ITEMS
-from tests.queries import ITEMS_PAGE, W1
+from tests.queries import ITEMS_PAGE, ME, W1
 
 
 async def scalar(url: str, stmt):
@@ -39,7 +39,7 @@ async def test_every_query_needs_a_token(reader_client):
 
 
 async def test_garbage_token_is_unauthenticated_not_500(reader_client):
-    body = await reader_client.execute("{ me { email } }", token="not.a.token")
+    body = await reader_client.execute(ME, token="not.a.token")
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
@@ -184,8 +184,84 @@ async def test_sql_statements_do_not_grow_with_page_size(reader_client):
             data = await reader_client.data(W1, {"first": n})
         assert len(data["items"]["edges"]) == n
         counts[n] = len(statements)
-    # items, categories, levels joined with their warehouses, and the viewer for the token
-    assert counts[10] == counts[100] == 4, counts
+    # items, categories, levels joined with their warehouses (the viewer's row is the
+    # worker's, read once per STOCKROOM_VIEWER_CACHE_SECONDS: not the request's)
+    assert counts[10] == counts[100] == 3, counts
+
+
+
+W1_REWRITTEN = """
+query W1Rewritten($first: Int!) {
+  page: items(first: $first) { e: edges { ...Row } }
+}
+fragment Row on ItemEdge {
+  n: node { sku name unitPrice ... on Item { category { name } }
+    levels: stockLevels { onHand available ...Where } }
+}
+fragment Where on StockLevel { warehouse { code } }
+"""
+
+MOVEMENT_WAREHOUSES = """
+query($first: Int!, $totals: Boolean!) {
+  items(first: $first) { edges { node { sku totalOnHand @include(if: $totals)
+    movements(first: 2) { edges { node { warehouse { code } } } } } } }
+}
+"""
+
+LEVELS_SKIPPED = """
+query($first: Int!, $levels: Boolean!) {
+  items(first: $first) { edges { node { sku category { name }
+    stockLevels @include(if: $levels) { onHand warehouse { code } } } } }
+}
+"""
+
+
+def _level_reads(statements: list[str]) -> list[str]:
+    return [s for s in statements if "FROM stock_levels" in s]
+
+
+def _of_the_request(statements: list[str]) -> list[str]:
+    # The reservation sweeper shares the engine and wakes every 0.2 s under test settings;
+    # these documents never read reservations themselves.
+    return [s for s in statements if "FROM reservations" not in s]
+
+
+async def test_w1_through_fragments_and_aliases_takes_the_same_statements(reader_client):
+    await reader_client.login_as("viewer")
+    for n in (10, 100):
+        with reader_client.count_statements() as statements:
+            data = await reader_client.data(W1_REWRITTEN, {"first": n})
+        assert len(data["page"]["e"]) == n
+        assert all(lv["warehouse"]["code"] for e in data["page"]["e"] for lv in e["n"]["levels"])
+        # items, categories, levels joined with their warehouses
+        assert len(_of_the_request(statements)) == 3, statements
+        (levels,) = _level_reads(statements)
+        assert "JOIN warehouses" in levels
+
+
+async def test_a_warehouse_under_movements_does_not_join_levels(reader_client):
+    await reader_client.login_as("viewer")
+    # given totals on the items and a warehouse under their movements, not under their levels
+    with reader_client.count_statements() as statements:
+        data = await reader_client.data(MOVEMENT_WAREHOUSES, {"first": 5, "totals": True})
+    assert all(isinstance(e["node"]["totalOnHand"], int) for e in data["items"]["edges"])
+    # then the levels are read once for the page, without their warehouses
+    (levels,) = _level_reads(statements)
+    assert "warehouses" not in levels
+    # and with no stock fields at all, no levels are read
+    with reader_client.count_statements() as statements:
+        data = await reader_client.data(MOVEMENT_WAREHOUSES, {"first": 5, "totals": False})
+    assert all(e["node"]["movements"]["edges"] is not None for e in data["items"]["edges"])
+    assert _level_reads(statements) == []
+
+
+async def test_levels_left_out_by_include_are_not_read(reader_client):
+    await reader_client.login_as("viewer")
+    with reader_client.count_statements() as statements:
+        data = await reader_client.data(LEVELS_SKIPPED, {"first": 10, "levels": False})
+    assert "stockLevels" not in data["items"]["edges"][0]["node"]
+    # items and categories
+    assert _level_reads(statements) == [] and len(_of_the_request(statements)) == 2, statements
 
 
 async def test_categories_tree_warehouses_and_levels(reader_client, shared_seeded_db):

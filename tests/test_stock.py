@@ -7,12 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.queries import ADJUST, IDS
+from tests.queries import ADJUST, COUNT, TRANSFER, UPDATE_ITEM
+from tests.seeded import seeded_ids
 
-COUNT = """mutation($input: StockCountInput!) { setStockCount(input: $input) {
-  stockLevel { onHand reserved } movement { kind delta onHandAfter } errors { code field } } }"""
-TRANSFER = """mutation($input: TransferStockInput!) { transferStock(input: $input) {
-  from { onHand } to { onHand } movements { kind delta onHandAfter } errors { code field } } }"""
 RESERVE = """mutation($input: ReserveStockInput!) { reserveStock(input: $input) {
   reservation { id status quantity expiresAt } errors { code field message } } }"""
 RELEASE = """mutation($id: ID!) { releaseReservation(id: $id) {
@@ -29,13 +26,6 @@ MOVES = """query($id: ID!) { item(id: $id) { movements(first: 100) { totalCount
   edges { node { kind delta onHandAfter reservedAfter } } } } }"""
 
 
-async def ids(client):
-    data = await client.data(IDS)
-    items = [e["node"]["id"] for e in data["items"]["edges"]]
-    warehouses = [e["node"]["id"] for e in data["warehouses"]["edges"]]
-    return items, warehouses
-
-
 async def level(client, item, warehouse):
     data = await client.data(LEVEL, {"id": item, "w": warehouse})
     return data["item"]["stockLevels"][0]
@@ -45,7 +35,6 @@ async def set_count(client, item, warehouse, counted):
     data = await client.data(
         COUNT, {"input": {"itemId": item, "warehouseId": warehouse, "counted": counted}}
     )
-    assert data["setStockCount"]["errors"] == []
     return data["setStockCount"]
 
 
@@ -56,8 +45,8 @@ def adjust_input(item, warehouse, delta, kind, **extra):
 
 async def test_adjust_writes_level_and_ledger(client):
     await client.login_as("clerk")
-    (item, *_), (wh, *_) = await ids(client)
-    await set_count(client, item, wh, 10)
+    [item], [wh] = await seeded_ids(client.data, ["SKU-00001"], ["BER-1"])
+    assert (await set_count(client, item, wh, 10))["errors"] == []
     data = await client.data(
         ADJUST, adjust_input(item, wh, 5, "RECEIPT", reason="PO", reference="PO-1")
     )
@@ -84,7 +73,7 @@ async def test_adjust_writes_level_and_ledger(client):
 )
 async def test_adjust_refusals_change_nothing(client, delta, kind, code, field):
     await client.login_as("clerk")
-    (item, *_), (wh, *_) = await ids(client)
+    [item], [wh] = await seeded_ids(client.data, ["SKU-00001"], ["BER-1"])
     before = await level(client, item, wh)
     data = await client.data(ADJUST, adjust_input(item, wh, delta, kind))
     assert data["adjustStock"]["stockLevel"] is None
@@ -94,7 +83,7 @@ async def test_adjust_refusals_change_nothing(client, delta, kind, code, field):
 
 async def test_unknown_ids_are_not_found(client):
     await client.login_as("clerk")
-    _, (wh, *_) = await ids(client)
+    _, [wh] = await seeded_ids(client.data, codes=["BER-1"])
     data = await client.data(ADJUST, adjust_input(wh, wh, 1, "RECEIPT"))  # a warehouse ID as item
     assert data["adjustStock"]["errors"][0]["code"] == "NOT_FOUND"
     data = await client.data(RELEASE, {"id": "UmVzZXJ2YXRpb246OTk5OQ=="})
@@ -103,8 +92,8 @@ async def test_unknown_ids_are_not_found(client):
 
 async def test_count_compare_and_swap(client):
     await client.login_as("clerk")
-    (item, *_), (wh, *_) = await ids(client)
-    await set_count(client, item, wh, 7)
+    [item], [wh] = await seeded_ids(client.data, ["SKU-00001"], ["BER-1"])
+    assert (await set_count(client, item, wh, 7))["errors"] == []
     stale = await client.data(COUNT, {"input": {"itemId": item, "warehouseId": wh, "counted": 3,
                                                 "expectedOnHand": 6}})
     assert stale["setStockCount"]["errors"][0]["code"] == "VERSION_CONFLICT"
@@ -116,9 +105,9 @@ async def test_count_compare_and_swap(client):
 
 async def test_transfer_moves_units_with_two_ledger_rows(client):
     await client.login_as("clerk")
-    (item, *_), (a, b, *_) = await ids(client)
-    await set_count(client, item, a, 10)
-    await set_count(client, item, b, 0)
+    [item], [a, b] = await seeded_ids(client.data, ["SKU-00001"], ["BER-1", "HAM-1"])
+    assert (await set_count(client, item, a, 10))["errors"] == []
+    assert (await set_count(client, item, b, 0))["errors"] == []
     data = await client.data(TRANSFER, {"input": {"itemId": item, "fromWarehouseId": a,
                                                   "toWarehouseId": b, "quantity": 4}})
     result = data["transferStock"]
@@ -136,8 +125,8 @@ async def test_transfer_moves_units_with_two_ledger_rows(client):
 
 async def test_reservations_release_and_fulfil(client):
     await client.login_as("clerk")
-    (item, *_), (wh, *_) = await ids(client)
-    await set_count(client, item, wh, 10)
+    [item], [wh] = await seeded_ids(client.data, ["SKU-00001"], ["BER-1"])
+    assert (await set_count(client, item, wh, 10))["errors"] == []
     reserve = {"input": {"itemId": item, "warehouseId": wh, "quantity": 6}}
     r1 = (await client.data(RESERVE, reserve))["reserveStock"]["reservation"]
     assert (await level(client, item, wh)) == {"onHand": 10, "reserved": 6, "available": 4}
@@ -167,9 +156,9 @@ async def test_reservations_release_and_fulfil(client):
 
 async def test_expired_reservations_release_themselves(client):
     await client.login_as("clerk")
-    (item, other, *_), (wh, *_) = await ids(client)
-    await set_count(client, item, wh, 10)
-    await set_count(client, other, wh, 10)
+    [item, other], [wh] = await seeded_ids(client.data, ["SKU-00001", "SKU-00002"], ["BER-1"])
+    assert (await set_count(client, item, wh, 10))["errors"] == []
+    assert (await set_count(client, other, wh, 10))["errors"] == []
     soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     for target in (item, other):
         data = await client.data(RESERVE, {"input": {"itemId": target, "warehouseId": wh,
@@ -198,9 +187,9 @@ async def test_expired_reservations_release_themselves(client):
 
 async def test_bulk_reject_everything_is_all_or_nothing(client):
     await client.login_as("clerk")
-    (a, b, *_), (wh, *_) = await ids(client)
-    await set_count(client, a, wh, 5)
-    await set_count(client, b, wh, 5)
+    [a, b], [wh] = await seeded_ids(client.data, ["SKU-00001", "SKU-00002"], ["BER-1"])
+    assert (await set_count(client, a, wh, 5))["errors"] == []
+    assert (await set_count(client, b, wh, 5))["errors"] == []
     rows = [
         adjust_input(a, wh, 2, "RECEIPT")["input"],
         adjust_input(b, wh, -9, "SHIPMENT")["input"],
@@ -221,8 +210,8 @@ async def test_bulk_reject_everything_is_all_or_nothing(client):
 
 async def test_idempotency_replay_and_misuse(client):
     await client.login_as("clerk")
-    (item, *_), (wh, *_) = await ids(client)
-    await set_count(client, item, wh, 5)
+    [item], [wh] = await seeded_ids(client.data, ["SKU-00001"], ["BER-1"])
+    assert (await set_count(client, item, wh, 5))["errors"] == []
     body = adjust_input(item, wh, 3, "RECEIPT", idempotencyKey="k-1")
     first = (await client.data(ADJUST, body))["adjustStock"]
     again = (await client.data(ADJUST, body))["adjustStock"]
@@ -240,9 +229,6 @@ async def test_idempotency_replay_and_misuse(client):
 
 CREATE_ITEM = """mutation($input: CreateItemInput!) { createItem(input: $input) {
   item { id sku version unitPrice unitCost } errors { code field } } }"""
-UPDATE_ITEM = """mutation($id: ID!, $input: UpdateItemInput!, $v: Int) {
-  updateItem(id: $id, input: $input, expectedVersion: $v) {
-    item { name version description } errors { code field } } }"""
 
 
 async def test_item_crud(client):
@@ -267,7 +253,7 @@ async def test_item_crud(client):
     deleted = await client.data("mutation($id: ID!) { deleteItem(id: $id) { deletedId errors "
                                 "{ code } } }", {"id": item})
     assert deleted["deleteItem"] == {"deletedId": item, "errors": []}
-    (used, *_), _ = await ids(client)
+    [used], _ = await seeded_ids(client.data, ["SKU-00001"])  # seeded with stock history
     in_use = await client.data("mutation($id: ID!) { deleteItem(id: $id) { deletedId errors "
                                "{ code } } }", {"id": used})
     assert in_use["deleteItem"]["errors"][0]["code"] == "IN_USE"
@@ -296,7 +282,7 @@ async def test_category_and_warehouse_rules(client):
     assert (await client.data(delete_cat, {"id": top}))["deleteCategory"]["errors"][0][
         "code"] == "IN_USE"
     assert (await client.data(delete_cat, {"id": child_id}))["deleteCategory"]["errors"] == []
-    _, (wh, *_) = await ids(client)
+    _, [wh] = await seeded_ids(client.data, codes=["BER-1"])  # seeded with stock
     delete_wh = "mutation($id: ID!) { deleteWarehouse(id: $id) { deletedId errors { code } } }"
     assert (await client.data(delete_wh, {"id": wh}))["deleteWarehouse"]["errors"][0][
         "code"] == "IN_USE"
@@ -311,7 +297,7 @@ async def test_category_and_warehouse_rules(client):
 
 async def test_weak_roles_are_forbidden(client):
     await client.login_as("viewer")
-    (item, *_), (wh, *_) = await ids(client)
+    [item], [wh] = await seeded_ids(client.data, ["SKU-00001"], ["BER-1"])
     body = await client.execute(ADJUST, adjust_input(item, wh, 1, "RECEIPT"))
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     await client.login_as("clerk")

@@ -8,15 +8,12 @@ import time
 import httpx
 import pytest
 
-from tests.queries import ADJUST, IDS
+from tests.queries import ADJUST, COUNT, LOGIN, TRANSFER
+from tests.seeded import seeded_ids
 from tests.server import serve
 
 pytestmark = pytest.mark.e2e
 
-COUNT = """mutation($input: StockCountInput!) {
-  setStockCount(input: $input) { errors { code } } }"""
-TRANSFER = """mutation($input: TransferStockInput!) { transferStock(input: $input) {
-  errors { code } } }"""
 LEDGER = """query($id: ID!, $after: String) { item(id: $id) { totalOnHand
   stockLevels { onHand warehouse { id } }
   movements(first: 100, after: $after) { pageInfo { hasNextPage endCursor }
@@ -38,9 +35,7 @@ class Api:
         return body["data"]
 
     async def login(self, role: str) -> None:
-        data = await self.run(
-            'mutation($e: String!, $p: String!) { login(email: $e, password: $p) '
-            '{ accessToken } }', {"e": f"{role}@example.com", "p": role})
+        data = await self.run(LOGIN, {"e": f"{role}@example.com", "p": role})
         self.token = data["login"]["accessToken"]
 
     async def ledger(self, item: str) -> tuple[int, list[dict]]:
@@ -63,14 +58,8 @@ async def api(seeded_db, tmp_path):
             yield client
 
 
-async def _setup(api: Api) -> tuple[list[str], list[str]]:
-    data = await api.run(IDS)
-    return ([e["node"]["id"] for e in data["items"]["edges"]],
-            [e["node"]["id"] for e in data["warehouses"]["edges"]])
-
-
 async def test_120_shipments_on_50_units_never_oversell(api, record_property):
-    (item, *_), (wh, *_) = await _setup(api)
+    [item], [wh] = await seeded_ids(api.run, ["SKU-00001"], ["BER-1"])
     await api.run(COUNT, {"input": {"itemId": item, "warehouseId": wh, "counted": 50}})
     ship = {"input": {"itemId": item, "warehouseId": wh, "delta": -1, "kind": "SHIPMENT"}}
     _, rows_before = await api.ledger(item)
@@ -93,8 +82,7 @@ async def test_120_shipments_on_50_units_never_oversell(api, record_property):
 
 
 async def test_100_receipts_add_up(api):
-    _, (wh, *_) = await _setup(api)
-    item = (await _setup(api))[0][1]
+    [item], [wh] = await seeded_ids(api.run, ["SKU-00002"], ["BER-1"])
     await api.run(COUNT, {"input": {"itemId": item, "warehouseId": wh, "counted": 0}})
     receive = {"input": {"itemId": item, "warehouseId": wh, "delta": 3, "kind": "RECEIPT"}}
     results = await asyncio.gather(*(api.run(ADJUST, receive) for _ in range(100)))
@@ -106,8 +94,7 @@ async def test_100_receipts_add_up(api):
 
 
 async def test_20_concurrent_replays_make_one_movement(api):
-    items, (wh, *_) = await _setup(api)
-    item = items[2]
+    [item], [wh] = await seeded_ids(api.run, ["SKU-00003"], ["BER-1"])
     total_before, rows_before = await api.ledger(item)
     body = {"input": {"itemId": item, "warehouseId": wh, "delta": 7, "kind": "RECEIPT",
                       "idempotencyKey": "order-42"}}
@@ -120,8 +107,7 @@ async def test_20_concurrent_replays_make_one_movement(api):
 
 
 async def test_opposite_transfers_never_deadlock_and_conserve(api):
-    items, (a, b, *_) = await _setup(api)
-    item = items[3]
+    [item], [a, b] = await seeded_ids(api.run, ["SKU-00004"], ["BER-1", "HAM-1"])
     for wh in (a, b):
         await api.run(COUNT, {"input": {"itemId": item, "warehouseId": wh, "counted": 100}})
     total_before, _ = await api.ledger(item)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +15,12 @@ from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 
 from tests import wsclient
-from tests.queries import ADJUST, IDS
+from tests.queries import ADJUST, COUNT, LOGIN, STOCK_CHANGED, UPDATE_ITEM
+from tests.seeded import seeded_ids
 from tests.server import serve
 
 pytestmark = pytest.mark.e2e
 
-STOCK_CHANGED = """subscription($item: ID, $wh: ID) {
-  stockChanged(itemId: $item, warehouseId: $wh) {
-    movement { kind delta onHandAfter item { sku } }
-    stockLevel { onHand available warehouse { code } } } }"""
 LOW_STOCK = """subscription { lowStock { item { sku reorderPoint } warehouse { code }
   available reorderPoint } }"""
 ITEM_CHANGED = """subscription { itemChanged { kind itemId item { name unitCost } } }"""
@@ -40,9 +38,7 @@ async def gql_http(server, query: str, variables: dict | None = None, token: str
 
 
 async def login(server, role: str) -> str:
-    data = await gql_http(
-        server, "mutation($e: String!, $p: String!) { login(email: $e, password: $p) "
-        "{ accessToken } }", {"e": f"{role}@example.com", "p": role})
+    data = await gql_http(server, LOGIN, {"e": f"{role}@example.com", "p": role})
     return data["login"]["accessToken"]
 
 
@@ -59,10 +55,8 @@ def server(seeded_db, tmp_path):
         yield running
 
 
-async def ids(server, token):
-    data = await gql_http(server, IDS, token=token)
-    return ([e["node"]["id"] for e in data["items"]["edges"]],
-            [(e["node"]["id"], e["node"]["code"]) for e in data["warehouses"]["edges"]])
+async def ids(server, token, skus, codes=()):
+    return await seeded_ids(partial(gql_http, server, token=token), skus, codes)
 
 
 def adjust(item, wh, delta, kind="RECEIPT"):
@@ -72,7 +66,7 @@ def adjust(item, wh, delta, kind="RECEIPT"):
 @pytest.mark.parametrize("protocol", [wsclient.TRANSPORT_WS, wsclient.LEGACY_WS])
 async def test_gql_client_receives_stock_changed(server, protocol):
     clerk = await login(server, "clerk")
-    items, [(wh, code), *_] = await ids(server, clerk)
+    items, [wh] = await ids(server, clerk, ["SKU-00001", "SKU-00002"], ["BER-1"])
     transport = WebsocketsTransport(
         url=server.ws_url, init_payload={"Authorization": f"Bearer {clerk}"},
         subprotocols=[protocol],
@@ -98,19 +92,17 @@ async def test_gql_client_receives_stock_changed(server, protocol):
     event = received[0]["stockChanged"]
     assert event["movement"]["kind"] == "RECEIPT"
     assert event["movement"]["delta"] == 4
-    assert event["stockLevel"]["warehouse"]["code"] == code
+    assert event["stockLevel"]["warehouse"]["code"] == "BER-1"
     assert event["stockLevel"]["onHand"] == event["movement"]["onHandAfter"]
 
 
 async def test_low_stock_fires_on_crossing_only(server):
     manager = await login(server, "manager")
-    items, [(wh, _), *_] = await ids(server, manager)
-    item = items[0]
-    await gql_http(server, """mutation($id: ID!) { updateItem(id: $id,
-        input: {reorderPoint: 5}) { errors { code } } }""", {"id": item}, token=manager)
-    await gql_http(server, """mutation($i: StockCountInput!) { setStockCount(input: $i)
-        { errors { code } } }""", {"i": {"itemId": item, "warehouseId": wh, "counted": 7}},
-        token=manager)
+    [item], [wh] = await ids(server, manager, ["SKU-00001"], ["BER-1"])
+    await gql_http(server, UPDATE_ITEM, {"id": item, "input": {"reorderPoint": 5}},
+                   token=manager)
+    await gql_http(server, COUNT, {"input": {"itemId": item, "warehouseId": wh, "counted": 7}},
+                   token=manager)
     ws = await wsclient.connect(server.ws_url)
     assert (await wsclient.init(ws, manager))["type"] == "connection_ack"
     await wsclient.subscribe(ws, "low", LOW_STOCK)
@@ -126,7 +118,7 @@ async def test_low_stock_fires_on_crossing_only(server):
 
 async def test_item_changed_respects_unit_cost_permission(server):
     manager, viewer = await login(server, "manager"), await login(server, "viewer")
-    items, _ = await ids(server, manager)
+    items, _ = await ids(server, manager, ["SKU-00001"])
     sockets = {}
     for name, token in (("manager", manager), ("viewer", viewer)):
         ws = await wsclient.connect(server.ws_url)
@@ -134,8 +126,8 @@ async def test_item_changed_respects_unit_cost_permission(server):
         await wsclient.subscribe(ws, "i", ITEM_CHANGED)
         sockets[name] = ws
     await asyncio.sleep(0.3)
-    await gql_http(server, """mutation($id: ID!) { updateItem(id: $id, input: {name: "Live"})
-        { errors { code } } }""", {"id": items[0]}, token=manager)
+    await gql_http(server, UPDATE_ITEM, {"id": items[0], "input": {"name": "Live"}},
+                   token=manager)
     seen_by_manager = await asyncio.wait_for(wsclient.receive(sockets["manager"]), 5)
     seen_by_viewer = await asyncio.wait_for(wsclient.receive(sockets["viewer"]), 5)
     assert seen_by_manager["payload"]["data"]["itemChanged"]["item"]["unitCost"] is not None
@@ -214,7 +206,7 @@ async def test_header_auth_and_token_expiry_closes_socket(seeded_db, tmp_path):
 
 async def test_500_subscribers_all_receive(server, record_property):
     clerk = await login(server, "clerk")
-    items, [(wh, _), *_] = await ids(server, clerk)
+    items, [wh] = await ids(server, clerk, ["SKU-00001"], ["BER-1"])
     rss_before = _rss_kib(server.process.pid)
     sockets = []
     for n in range(500):

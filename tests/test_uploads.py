@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import _client_for, make_settings
 from tests.images import image_bytes, png_declaring
+from tests.queries import LOGIN
+from tests.seeded import seeded_ids
 from tests.server import serve
 
 
@@ -131,8 +133,7 @@ async def test_attach_replace_and_collect(uploads_client, tmp_path, monkeypatch)
     first = (await post_file(uploads_client, image_bytes("PNG"))).json()
     second = (await post_file(uploads_client, image_bytes("GIF"))).json()
     await uploads_client.login_as("manager")
-    items = await uploads_client.data("{ items(first: 2) { edges { node { id } } } }")
-    a, b = (e["node"]["id"] for e in items["items"]["edges"])
+    (a, b), _ = await seeded_ids(uploads_client.data, ["SKU-00001", "SKU-00002"])
     for item in (a, b):
         done = await uploads_client.data(SET_IMAGE, {"i": item, "u": first["id"]})
         assert done["setItemImage"]["item"]["image"]["sha256"] == first["sha256"]
@@ -187,9 +188,8 @@ async def test_client_that_disconnects_mid_upload_leaves_no_file(seeded_db, tmp_
         import httpx
 
         async with httpx.AsyncClient(base_url=server.url) as http:
-            login = await http.post("/graphql", json={"query": (
-                'mutation { login(email: "clerk@example.com", password: "clerk") '
-                "{ accessToken } }")})
+            login = await http.post("/graphql", json={"query": LOGIN, "variables": {
+                "e": "clerk@example.com", "p": "clerk"}})
             token = login.json()["data"]["login"]["accessToken"]
         _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         body_start = (b"--b\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.png\""

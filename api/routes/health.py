@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from api.deps import StateDep
+from api.readiness import Readiness
 
 router = APIRouter(tags=["operations"])
 
@@ -24,19 +22,14 @@ async def healthz() -> dict[str, str]:
     summary="Readiness: the database and the broker answer",
     responses={503: {"description": "A dependency is down"}},
 )
-async def readyz(state: StateDep) -> JSONResponse:
-    checks: dict[str, Any] = {}
-    try:
-        async with state.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:  # any failure means not ready; say which
-        checks["database"] = f"error: {type(exc).__name__}"
-    checks["broker"] = "ok" if await state.broker.healthy() else "disconnected"
+async def readyz(request: Request) -> JSONResponse:
+    readiness: Readiness = request.app.state.readiness
+    checks = await readiness.checks()
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ok" if ready else "unavailable", "checks": checks},
         status_code=200 if ready else 503,
+        headers={"Cache-Control": "no-store"},
     )
 
 

@@ -1,5 +1,6 @@
-// Boots GraphiQL for Stockroom from the vendored UMD bundles (see graphiql.html).
-// Globals: React, ReactDOM, graphqlWs, GraphiQL, GraphiQLPluginExplorer.
+// Boots GraphiQL for Stockroom from the vendored UMD bundles (see graphiql.html), after loading
+// the "Sign in" panel (graphiql-signin.js).
+// Globals: React, ReactDOM, graphqlWs, GraphiQL, GraphiQLPluginExplorer, StockroomSignIn.
 (function () {
   "use strict";
 
@@ -9,15 +10,15 @@
   var DEFAULT_QUERY = [
     "# Welcome to Stockroom's GraphiQL.",
     "#",
-    "# 1. Run the Login mutation below (demo",
-    "#    account: admin@example.com / admin).",
-    "# 2. Paste its accessToken into the Headers",
-    "#    tab below:",
+    "# 1. Sign in with the key icon (left): the",
+    "#    panel keeps and refreshes your token and",
+    "#    sends it with queries, mutations and",
+    "#    subscriptions. Or run the Login mutation",
+    "#    below (demo: admin@example.com / admin)",
+    "#    and paste its accessToken into the",
+    "#    Headers tab:",
     '#    {"Authorization": "Bearer <accessToken>"}',
-    "#    Headers are kept in this browser and sent",
-    "#    with queries, mutations and (as",
-    "#    connection_init params) subscriptions.",
-    "# 3. Run the Me query, or build one with the",
+    "# 2. Run the Me query, or build one with the",
     "#    Explorer (folder icon, left).",
     "#",
     "# Ctrl-Enter runs the operation under the",
@@ -67,17 +68,26 @@
 
   // Subscriptions: graphql-transport-ws. The socket is lazy (opened on the first subscription,
   // closed after the last one), and connectionParams is read each time it opens, so it always
-  // carries the headers editor's current Authorization. When the token changes while a socket is
-  // open, the client is replaced so the next subscription authenticates with the new one.
+  // carries the current Authorization: the Sign in panel's token when signed in there, else
+  // the headers editor's. When who is signed in changes, the client is replaced so the next
+  // subscription authenticates as them. A refreshed token keeps the socket: the server closes
+  // it (4403) when the token it opened with expires, and it reconnects with the new one.
   var currentAuthorization = null;
+  var currentIdentity = null;
+  var connectedWith = null;
   var wsClient = null;
-  var wsClientAuthorization = null;
+  var wsClientIdentity = null;
   var innerFetcher = null;
 
   function isClientRejection(event) {
     // 4400-4499: the server refused this connection (e.g. 4403 bad or missing token); retrying
     // with the same params cannot help, so fail at once and let GraphiQL show the reason.
     return event && typeof event.code === "number" && event.code >= 4400 && event.code < 4500;
+  }
+
+  function tokenWasRefreshed(event) {
+    var session = StockroomSignIn.current();
+    return event.code === 4403 && session !== null && "Bearer " + session.accessToken !== connectedWith;
   }
 
   // A subscription that fails (e.g. the socket refused for a bad token) ends with its error
@@ -88,7 +98,7 @@
       var message = "The WebSocket closed (code " + error.code + (error.reason ? " " + error.reason : "") + ").";
       if (isClientRejection(error)) {
         message +=
-          ' The server refused it: put a valid token in the Headers tab, {"Authorization": "Bearer <accessToken>"}, and run again.';
+          ' The server refused it: sign in with the key icon, or put a valid token in the Headers tab, {"Authorization": "Bearer <accessToken>"}, and run again.';
       }
       return { errors: [{ message: message }] };
     }
@@ -119,21 +129,23 @@
   }
 
   function currentFetcher() {
-    if (wsClient && wsClientAuthorization !== currentAuthorization) {
+    if (wsClient && wsClientIdentity !== currentIdentity) {
       wsClient.dispose();
       wsClient = null;
     }
     if (!wsClient) {
-      wsClientAuthorization = currentAuthorization;
+      wsClientIdentity = currentIdentity;
       wsClient = graphqlWs.createClient({
         url: wsUrl,
         lazy: true,
         retryAttempts: 3,
         shouldRetry: function (event) {
-          return !isClientRejection(event);
+          return !isClientRejection(event) || tokenWasRefreshed(event);
         },
-        connectionParams: function () {
-          return currentAuthorization ? { Authorization: currentAuthorization } : {};
+        connectionParams: async function () {
+          var signedIn = await StockroomSignIn.authorization();
+          connectedWith = signedIn || currentAuthorization;
+          return connectedWith ? { Authorization: connectedWith } : {};
         },
       });
       innerFetcher = GraphiQL.createFetcher({
@@ -145,26 +157,48 @@
     return innerFetcher;
   }
 
-  function fetcher(graphQLParams, opts) {
-    var headers = opts && opts.headers;
-    currentAuthorization = authorizationOf(headers);
-    var options = Object.assign({}, opts, { headers: withoutPlaceholder(headers) });
+  async function fetcher(graphQLParams, opts) {
+    var headers = withoutPlaceholder(opts && opts.headers);
+    var signedIn = await StockroomSignIn.authorization();
+    var session = StockroomSignIn.current();
+    if (signedIn) {
+      for (var key in headers) {
+        if (key.toLowerCase() === "authorization") delete headers[key];
+      }
+      headers.Authorization = signedIn;
+      currentAuthorization = signedIn;
+      currentIdentity = "session:" + session.id;
+    } else {
+      currentAuthorization = authorizationOf(opts && opts.headers);
+      currentIdentity = currentAuthorization && "header:" + currentAuthorization;
+    }
+    var options = Object.assign({}, opts, { headers: headers });
     return currentFetcher()(graphQLParams, options);
   }
 
-  var explorer = GraphiQLPluginExplorer.explorerPlugin({ showAttribution: false });
+  function render() {
+    var explorer = GraphiQLPluginExplorer.explorerPlugin({ showAttribution: false });
+    var root = ReactDOM.createRoot(document.getElementById("graphiql"));
+    root.render(
+      React.createElement(GraphiQL, {
+        fetcher: fetcher,
+        plugins: [StockroomSignIn.plugin, explorer],
+        defaultQuery: DEFAULT_QUERY,
+        defaultHeaders: DEFAULT_HEADERS,
+        isHeadersEditorEnabled: true,
+        shouldPersistHeaders: true,
+        defaultEditorToolsVisibility: "headers",
+        inputValueDeprecation: true,
+      })
+    );
+  }
 
-  var root = ReactDOM.createRoot(document.getElementById("graphiql"));
-  root.render(
-    React.createElement(GraphiQL, {
-      fetcher: fetcher,
-      plugins: [explorer],
-      defaultQuery: DEFAULT_QUERY,
-      defaultHeaders: DEFAULT_HEADERS,
-      isHeadersEditorEnabled: true,
-      shouldPersistHeaders: true,
-      defaultEditorToolsVisibility: "headers",
-      inputValueDeprecation: true,
-    })
-  );
+  // The panel is its own file (one job each); a script element from 'self' passes the CSP.
+  var signIn = document.createElement("script");
+  signIn.src = "/static/graphiql-signin.js";
+  signIn.onload = render;
+  signIn.onerror = function () {
+    document.getElementById("graphiql").textContent = "Could not load /static/graphiql-signin.js.";
+  };
+  document.head.appendChild(signIn);
 })();

@@ -3,6 +3,13 @@
 from db.models.base import Base, utcnow
 from db.models.catalog import Category, Item
 from db.models.events import EventRecord
+from db.models.imports import ImportJob, ImportKind, ImportPhase, ImportRowError, ImportStatus
+from db.models.purchasing import (
+    OPEN_PURCHASE_ORDER,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseOrderStatus,
+)
 from db.models.stock import (
     IdempotencyRecord,
     MovementKind,
@@ -10,26 +17,43 @@ from db.models.stock import (
     ReservationStatus,
     StockLevel,
     StockMovement,
+    StockState,
+    available_units,
 )
+from db.models.transfers import Transfer, TransferLine, TransferStatus
 from db.models.uploads import Image
 from db.models.users import RefreshToken, Role, User
 from db.models.warehouses import Warehouse
 
 __all__ = [
+    "OPEN_PURCHASE_ORDER",
     "Base",
     "Category",
     "EventRecord",
     "IdempotencyRecord",
     "Image",
+    "ImportJob",
+    "ImportKind",
+    "ImportPhase",
+    "ImportRowError",
+    "ImportStatus",
     "Item",
     "MovementKind",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
+    "PurchaseOrderStatus",
     "RefreshToken",
     "Reservation",
     "ReservationStatus",
     "Role",
     "StockLevel",
     "StockMovement",
+    "StockState",
+    "Transfer",
+    "TransferLine",
+    "TransferStatus",
     "User",
     "Warehouse",
+    "available_units",
     "utcnow",
 ]

@@ -15,7 +15,8 @@ from schema.errors import bad_input
 from schema.ids import decode_id, decode_optional
 from schema.items.types import Item
 from schema.permissions import IsViewer
-from schema.relay import After, Before, Connection, First, Last, page_args, paged, selected_names
+from schema.relay import After, Before, Connection, First, Last, page_args, paged
+from schema.selection import selection_of
 
 strawberry.enum(ItemSort, name="ItemOrderField", description="What to sort items by.")
 ItemOrderField: TypeAlias = ItemSort
@@ -132,16 +133,18 @@ class ItemQuery:
         )
 
 
-LEVEL_FIELDS = {"stockLevels", "totalOnHand", "totalAvailable", "lowStock"}
+# Item fields answered from the item's stock levels.
+LEVEL_FIELDS = ("stockLevels", "totalOnHand", "totalAvailable", "lowStock")
 
 
 async def prefetch_items(info: strawberry.Info[Context], rows: list[ItemRow]) -> None:
-    """One batch per level of the selection for the whole page, before any item resolves."""
-    names, loaders = selected_names(info), info.context.loaders
-    if "category" in names:
+    """One batch per relation the page's Item nodes select, before any item resolves."""
+    nodes, loaders = selection_of(info).below("edges", "node"), info.context.loaders
+    if any(node.has("category") for node in nodes):
         await loaders.category.load_many(list({r.category_id for r in rows if r.category_id}))
-    if names & LEVEL_FIELDS:
-        if "warehouse" in names:
+    if any(node.has(name) for node in nodes for name in LEVEL_FIELDS):
+        # Their warehouses come in the same statement only when the levels select them.
+        if any(node.has("stockLevels", "warehouse") for node in nodes):
             await loaders.levels_with_warehouses([r.id for r in rows])
         else:
             await loaders.stock_levels_by_item.load_many([r.id for r in rows])

@@ -6,11 +6,15 @@
 //
 //   cd tests/browser && npm ci
 //   node run_query.mjs --url http://127.0.0.1:8000/graphql \
-//       [--email admin@example.com --password admin] [--no-login] \
+//       [--email admin@example.com --password admin] [--no-login] [--sign-in [--wait-refresh]] \
 //       [--query '{ me { email role } }'] \
 //       [--subscription 'subscription { lowStock { available } }' --expect '"available"'] \
 //       [--ready-file /tmp/subscribed] [--screenshot /tmp/graphiql.png] [--timeout 30000]
 //
+// With --sign-in, the "Sign in" plugin panel is used instead (no pasting): it is opened from
+// the sidebar, email and password are typed, and the panel must then show who is signed in
+// with which role. With --wait-refresh, after the subscription the page waits until the panel
+// refreshed its token (the server's access token TTL must be short) and runs the query again.
 // With --ready-file, the file is created once the subscription's `subscribe` message has gone
 // out on the WebSocket, so a test can then fire the mutation that makes the event.
 // Exit status: 0 when the page rendered, nothing broke the CSP, no request left 127.0.0.1 and
@@ -27,6 +31,9 @@ const { values: args } = parseArgs({
     email: { type: "string", default: "admin@example.com" },
     password: { type: "string", default: "admin" },
     "no-login": { type: "boolean", default: false },
+    "sign-in": { type: "boolean", default: false },
+    "wait-refresh": { type: "boolean", default: false },
+    "refresh-wait-ms": { type: "string" },
     query: { type: "string", default: "{ me { email role } }" },
     subscription: { type: "string" },
     expect: { type: "string", default: '"data"' },
@@ -48,6 +55,10 @@ const report = {
   rendered: false,
   login: null,
   token: false,
+  signIn: null,
+  httpAuthorization: [],
+  refreshRequests: 0,
+  queryAfterRefresh: null,
   query: null,
   subscription: null,
   wsConnectionInit: null,
@@ -125,6 +136,14 @@ try {
   page.on("pageerror", (err) => report.pageErrors.push(String(err)));
   page.on("request", (request) => {
     const url = new URL(request.url());
+    if (url.pathname === "/graphql" && request.method() === "POST") {
+      const body = request.postData() || "";
+      if (body.includes("StockroomRefresh")) report.refreshRequests += 1;
+      const auth = request.headers()["authorization"];
+      if (!body.includes("StockroomSignIn") && !body.includes("StockroomRefresh") && !body.includes("IntrospectionQuery")) {
+        report.httpAuthorization.push(typeof auth === "string" && auth.startsWith("Bearer "));
+      }
+    }
     if (["http:", "https:", "ws:", "wss:"].includes(url.protocol) && url.host !== allowedHost) {
       report.externalRequests.push(request.url());
     }
@@ -166,7 +185,19 @@ try {
   // The schema is introspected in the background: wait for the docs button to become usable.
   await page.waitForTimeout(500);
 
-  if (!args["no-login"]) {
+  if (args["sign-in"]) {
+    await page.locator('button[aria-label="Show Sign in"]').click();
+    const form = page.locator("form.stockroom-signin-form");
+    await form.locator('input[name="email"]').fill(args.email);
+    await form.locator('input[name="password"]').fill(args.password);
+    await form.locator('button[type="submit"]').click();
+    await page.waitForSelector(".stockroom-signin-email", { timeout });
+    report.signIn = {
+      email: await page.locator(".stockroom-signin-email").textContent(),
+      role: await page.locator(".stockroom-signin-role").textContent(),
+    };
+    report.token = true;
+  } else if (!args["no-login"]) {
     const login = await run(
       page,
       `mutation { login(email: ${JSON.stringify(args.email)}, password: ${JSON.stringify(args.password)}) { accessToken errors { code message } } }`,
@@ -185,6 +216,21 @@ try {
   if (args.subscription) {
     report.subscription = await run(page, args.subscription, args.expect);
     report.subscribeSent = subscribeSent;
+  }
+
+  if (args["wait-refresh"]) {
+    await page.waitForFunction(() => /Refreshed [1-9]\d* times?/.test(
+      document.querySelector(".stockroom-signin-expiry")?.textContent || ""), null, { timeout });
+    report.panelAfterRefresh = await page.locator(".stockroom-signin-expiry").textContent();
+    // the first token has expired by now (the panel refreshes at 3/4 of its life): the query
+    // only succeeds with the refreshed one
+    await page.waitForTimeout(args["refresh-wait-ms"] ? Number(args["refresh-wait-ms"]) : 0);
+    // while a subscription runs, the execute button stops it: stop it before the next query
+    if (args.subscription) {
+      await page.locator(EXECUTE).first().click();
+      await page.waitForTimeout(500);
+    }
+    report.queryAfterRefresh = await run(page, args.query.replace("{", "{ __typename "));
   }
 
   if (args.screenshot) await page.screenshot({ path: args.screenshot });

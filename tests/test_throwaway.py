@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
-from tests.services import PostgresServer, RedisServer
+from tests.throwaway import PostgresServer, RedisServer
 
 
 async def _select_one(dsn: str) -> int:
@@ -34,8 +34,8 @@ async def test_postgres_answers(postgres_server: PostgresServer) -> None:
 
 @pytest.mark.postgres
 async def test_postgres_creates_fresh_databases(postgres_server: PostgresServer) -> None:
-    url = postgres_server.create_database("services_probe")
-    assert url == postgres_server.url_for("services_probe")
+    url = postgres_server.create_database("throwaway_probe")
+    assert url == postgres_server.url_for("throwaway_probe")
     dsn = url.replace("postgresql+asyncpg://", "postgresql://")
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
@@ -43,7 +43,7 @@ async def test_postgres_creates_fresh_databases(postgres_server: PostgresServer)
     finally:
         await conn.close()
     # Creating it again starts empty: the old copy (and its table) is dropped.
-    postgres_server.create_database("services_probe")
+    postgres_server.create_database("throwaway_probe")
     conn = await asyncpg.connect(dsn, timeout=10)
     try:
         assert await conn.fetchval("SELECT to_regclass('probe')") is None

@@ -1,7 +1,7 @@
 """event log: the transactional outbox every unit of work writes its events to
 
 Revision ID: 1a2af5e16877
-Revises: 815dd7d4d28b
+Revises: da2bf9aebd69
 Create Date: 2026-12-01 20:28:58.677659
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import db.models.base
 
 revision: str = "1a2af5e16877"
-down_revision: str | None = "815dd7d4d28b"
+down_revision: str | None = "da2bf9aebd69"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
