@@ -22,7 +22,7 @@ from db.engine import create_engine, read_sessionmaker
 from db.models import StockMovement
 from schema.ids import from_global_id
 from tests import wsclient
-from tests.queries import IDS
+from tests.seeded import seeded_ids
 from tests.server import Server, serve
 from tests.test_subscriptions import gql_http, login
 
@@ -161,9 +161,11 @@ class Burst:
 
 
 async def levels_of(server: Server, token: str) -> list[tuple[str, str]]:
-    data = await gql_http(server, IDS, token=token)
-    items = [e["node"]["id"] for e in data["items"]["edges"]]
-    whs = [e["node"]["id"] for e in data["warehouses"]["edges"]]
+    async def run(query: str, variables: dict[str, Any]) -> Any:
+        return await gql_http(server, query, variables, token=token)
+
+    items, whs = await seeded_ids(run, ("SKU-00001", "SKU-00002", "SKU-00003"),
+                                  ("BER-1", "HAM-1", "MUC-1"))
     return [(items[0], whs[0]), (items[0], whs[1]), (items[1], whs[0]), (items[2], whs[2])]
 
 

@@ -23,7 +23,8 @@ from db.events import ItemChange, ItemChanged, LowStock, StockChanged
 from db.models import EventRecord, MovementKind, utcnow
 from db.session import unit_of_work
 from tests.conftest import Database
-from tests.queries import ADJUST, IDS
+from tests.queries import ADJUST
+from tests.seeded import seeded_ids
 
 BULK = """mutation($inputs: [AdjustStockInput!]!) {
   bulkAdjustStock(inputs: $inputs, errorPolicy: REJECT_FAILED_ROWS) {
@@ -170,9 +171,7 @@ async def test_unit_of_work_logs_events_with_the_commit(engine):
 async def test_bulk_logs_only_the_rows_that_stayed(client):
     # given a bulk adjustment whose second row fails
     await client.login_as("clerk")
-    data = await client.data(IDS)
-    item = data["items"]["edges"][0]["node"]["id"]
-    wh = data["warehouses"]["edges"][0]["node"]["id"]
+    [item], [wh] = await seeded_ids(client.data, ["SKU-00001"], ["BER-1"])
     row = {"itemId": item, "warehouseId": wh, "kind": "RECEIPT"}
     async with read_sessionmaker(client.engine)() as session:
         before = await eventlog.start_position(session, utcnow())
@@ -190,9 +189,7 @@ async def test_bulk_logs_only_the_rows_that_stayed(client):
 async def test_mutation_and_its_event_commit_together(client):
     # given a clerk's stock change
     await client.login_as("clerk")
-    data = await client.data(IDS)
-    item = data["items"]["edges"][0]["node"]["id"]
-    wh = data["warehouses"]["edges"][0]["node"]["id"]
+    [item], [wh] = await seeded_ids(client.data, ["SKU-00001"], ["BER-1"])
     async with read_sessionmaker(client.engine)() as session:
         before = await eventlog.start_position(session, utcnow())
     done = await client.data(ADJUST, {"input": {"itemId": item, "warehouseId": wh,

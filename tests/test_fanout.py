@@ -15,7 +15,7 @@ from websockets.asyncio.client import ClientConnection
 from db.eventlog import Position
 from db.models import utcnow
 from tests import wsclient
-from tests.queries import IDS
+from tests.seeded import seeded_ids
 from tests.server import serve
 from tests.test_subscriptions import expect_close, gql_http, login
 
@@ -82,10 +82,16 @@ async def metric(server, name: str) -> float:
     return 0.0
 
 
+# Seeded rows by natural key (tests/seeded.py): five items, the three warehouses.
+SKUS = ("SKU-00001", "SKU-00002", "SKU-00003", "SKU-00004", "SKU-00005")
+CODES = ("BER-1", "HAM-1", "MUC-1")
+
+
 async def targets(server, token: str) -> tuple[list[str], list[str]]:
-    data = await gql_http(server, IDS, token=token)
-    return ([e["node"]["id"] for e in data["items"]["edges"]],
-            [e["node"]["id"] for e in data["warehouses"]["edges"]])
+    async def run(query: str, variables: dict[str, Any]) -> Any:
+        return await gql_http(server, query, variables, token=token)
+
+    return await seeded_ids(run, SKUS, CODES)
 
 
 @pytest.fixture
