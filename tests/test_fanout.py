@@ -250,6 +250,12 @@ async def test_subscription_cap_counts_grouped_subscriptions(seeded_db, tmp_path
         refused = json.loads(await raw_next(ws))
         assert refused["id"] == "c" and refused["type"] == "error"
         assert refused["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
+        # the two counted ones are live (each has an event), so ending one is not a race
+        # with its own start
+        items, whs = await targets(server, clerk)
+        await gql_http(server, ADJUST, change(items[0], whs[0], 1), token=clerk)
+        live = [json.loads(await raw_next(ws)) for _ in range(2)]
+        assert sorted((m["id"], m["type"]) for m in live) == [("a", "next"), ("b", "next")]
         # ending one makes room for another
         await wsclient.send(ws, {"id": "a", "type": "complete"})
         await asyncio.sleep(0.2)
