@@ -151,10 +151,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.readiness = readiness = Readiness(settings.database_url, broker)
         await state.imports.start()
         state.background.append(asyncio.create_task(sweep_forever(state), name="sweeper"))
-        state.background.append(asyncio.create_task(state.imports.run_forever(), name="imports"))
+        importing = asyncio.create_task(state.imports.run_forever(), name="imports")
+        state.background.append(importing)
         try:
             yield
         finally:
+            await state.imports.stop(importing, grace=10)
             for task in state.background:
                 task.cancel()
             await asyncio.gather(*state.background, return_exceptions=True)

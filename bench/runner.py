@@ -299,7 +299,9 @@ async def _quiesce(dsn: str, limit: float = 120.0) -> None:
     try:
         deadline = time.monotonic() + limit
         previous, quiet = -1, 0
-        while quiet < 2 and time.monotonic() < deadline:
+        # 1.5 s without a statement: a starved peer's abandoned requests can pause for half
+        # a second between statements, and were then counted as the next case's SQL.
+        while quiet < 6 and time.monotonic() < deadline:
             calls = await connection.fetchval(SQL_COUNT)
             quiet = quiet + 1 if calls == previous else 0
             previous = calls

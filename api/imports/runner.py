@@ -20,8 +20,9 @@ from datetime import timedelta
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api import outage
 from db import imports
-from db.imports import ImportFiles, JobLost, JobRun, Limits
+from db.imports import ImportFiles, JobLost, JobRun, Limits, Stopping
 from db.models import ImportJob, ImportStatus, utcnow
 from db.session import Publisher, unit_of_work
 
@@ -51,6 +52,7 @@ class ImportRunner:
         self.poll_seconds = poll_seconds
         self.id = f"{uuid.uuid4().hex[:12]}-{id(self):x}"[:64]
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     def wake(self) -> None:
         """A job was queued here: look now rather than at the next poll."""
@@ -59,19 +61,37 @@ class ImportRunner:
     async def start(self) -> None:
         """Before serving: remove leftover files, and look for work at once if jobs wait.
 
-        A server with no unfinished jobs then sends no statement until one is uploaded.
+        A server with no unfinished jobs then sends no statement until one is uploaded. A
+        database that is not there yet (the server waits for it, see /readyz) only means the
+        runner looks at its first poll instead.
         """
-        active = await self._active()
+        try:
+            active = await self._active()
+        except Exception as error:
+            if not outage.is_database_unavailable(error):
+                raise
+            log.warning("import runner: the database is unavailable; looking again later")
+            self._wake.set()
+            return
         await asyncio.to_thread(self.files.sweep, active)
         if active:
             self._wake.set()
 
+    async def stop(self, task: asyncio.Task[None], grace: float) -> None:
+        """Let the job in hand finish its batch and go back to the queue, then end ``task``
+        (``run_forever``); cancelled only if that takes longer than ``grace`` seconds."""
+        self._stopping.set()
+        self._wake.set()
+        await asyncio.wait({task}, timeout=grace)
+
     async def run_forever(self) -> None:
         timeout: float | None = None
-        while True:
+        while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
             self._wake.clear()
+            if self._stopping.is_set():
+                return
             try:
                 while await self.run_next():
                     pass
@@ -101,9 +121,14 @@ class ImportRunner:
         beating = asyncio.create_task(self._beat(job.id), name=f"import-{job.id}-heartbeat")
         try:
             await imports.run_job(JobRun(job, self.id, self.files, self.read_factory,
-                                         self.write_factory, self.publish, self.limits))
+                                         self.write_factory, self.publish, self.limits,
+                                         self._stopping))
         except JobLost:
             log.info("import %s: cancelled or taken over; stopped", job.id)
+        except Stopping:
+            log.info("import %s: shutting down; handed back to the queue", job.id)
+            await self._settle(job, None, clean=True)
+            return False
         except asyncio.CancelledError:
             # Shutting down: hand the job back so the next start resumes it at once.
             await asyncio.shield(self._settle(job, None, clean=True))

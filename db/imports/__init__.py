@@ -12,6 +12,7 @@ from db.imports.files import ImportFiles
 from db.imports.jobs import (
     MAX_ERRORS_KEPT,
     JobLost,
+    Stopping,
     Submission,
     active_job_ids,
     cancel,
@@ -40,6 +41,7 @@ __all__ = [
     "JobRun",
     "Limits",
     "Shape",
+    "Stopping",
     "Submission",
     "active_job_ids",
     "cancel",

@@ -31,6 +31,10 @@ class JobLost(Exception):
     """The job was cancelled or taken over: this runner must stop and keep nothing."""
 
 
+class Stopping(Exception):
+    """Its process is shutting down: the job stops between batches, to be handed back."""
+
+
 @dataclass(frozen=True, slots=True)
 class Submission:
     kind: ImportKind

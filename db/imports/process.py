@@ -89,6 +89,13 @@ class JobRun:
     write_factory: async_sessionmaker[AsyncSession]
     publish: Publisher
     limits: Limits
+    # Set when the process shuts down. Checked between batches: a cancellation landing in
+    # the middle of a SQLite write can leave its connection holding the write lock.
+    stopping: asyncio.Event | None = None
+
+    def check_stopping(self) -> None:
+        if self.stopping is not None and self.stopping.is_set():
+            raise jobs.Stopping
 
     @property
     def reject_everything(self) -> bool:
@@ -197,6 +204,7 @@ class _Pass:
                 ahead = asyncio.ensure_future(_off_loop(batches.next, size))
                 try:
                     while (batch := await ahead) is not None:
+                        run.check_stopping()
                         ahead = asyncio.ensure_future(_off_loop(batches.next, size))
                         await self.handle(batch)
                 finally:
@@ -258,6 +266,7 @@ class _Job:
             )
             await self._write(lambda s: jobs.enter_phase(s, job.id, run.runner, phase, total=total))
             self.total = total
+            run.check_stopping()
         elif phase is ImportPhase.VALIDATING:
             # Checking writes nothing but errors: it simply starts over.
             await self._write(lambda s: jobs.enter_phase(s, job.id, run.runner, phase))
