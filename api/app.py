@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from api.auth import AuthService
 from api.broker import create_broker
+from api.broker.feed import EventFeed
 from api.deps import RateLimited, rate_limited_response
 from api.docs_ui import mount_static, swagger_ui_response
 from api.edge import Edge
@@ -42,6 +43,7 @@ from db.imports import ImportFiles
 from db.imports import Limits as ImportLimits
 from schema import build_schema
 from schema.context import Services
+from schema.fanout import Hub
 from schema.limits import Limits
 from schema.persisted import PersistedQueryStore
 
@@ -89,8 +91,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watch_commits(engine)
         read_factory, write_factory = read_sessionmaker(engine), write_sessionmaker(engine)
         tokens = TokenService(settings)
-        broker = create_broker(settings.broker_url, queue_size=settings.subscriber_queue_size)
+        hub = Hub(queue_size=settings.subscriber_queue_size, retention=settings.event_retention)
+        feed = EventFeed(
+            read_factory,
+            hub,
+            poll_seconds=settings.event_poll_seconds,
+            gap_seconds=settings.event_gap_seconds,
+        )
+        hub.wake = feed.wake
+        metrics.watch_fanout(hub)
+        broker = create_broker(settings.broker_url)
+        broker.listen(feed.wake)
         await broker.start()
+        await feed.start()
         storage = LocalStorage(settings.upload_dir)
         # Its reads serve every request of a user for a while: tagged, they are told apart.
         viewers = ViewerCache(read_sessionmaker(engine, origin="viewers"),
@@ -102,7 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = Services(
             read_factory=read_factory,
             write_factory=write_factory,
-            broker=broker,
+            fanout=hub,
             publish=viewers.forgetting(broker.publish_events),
             settings=settings,
             auth=auth,
@@ -116,6 +129,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             read_factory=read_factory,
             write_factory=write_factory,
             broker=broker,
+            feed=feed,
+            hub=hub,
             tokens=tokens,
             auth=auth,
             metrics=metrics,
@@ -145,6 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for task in state.background:
                 task.cancel()
             await asyncio.gather(*state.background, return_exceptions=True)
+            await feed.close()
             await broker.close()
             await readiness.close()
             await engine.dispose()

@@ -29,11 +29,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import (
     ConnectionInitMessage as LegacyConnectionInitMessage,
 )
@@ -60,6 +56,7 @@ from api.outage import (
     unavailable_extensions,
 )
 from api.settings import Settings
+from api.ws import LegacyWSHandler, TransportWSHandler
 from schema.context import Context
 
 GRAPHQL_PATH = "/graphql"
@@ -70,7 +67,7 @@ _EXCHANGE = "stockroom.graphql_exchange"  # the scope key of the request's Excha
 _SUB_RESPONSE = "stockroom.sub_response"  # and of the response its resolvers may adjust
 
 
-class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+class _TransportWSHandler(TransportWSHandler):
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         try:
             await super().handle_connection_init(message)
@@ -78,7 +75,7 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self.websocket.close(code=WS_TRY_AGAIN_LATER, reason="Database unavailable")
 
 
-class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+class _LegacyWSHandler(LegacyWSHandler):
     async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
         try:
             await super().handle_connection_init(message)

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from strawberry.extensions import SchemaExtension
 
 MAX_REMEMBERED_LABELS = 1000
@@ -98,6 +99,10 @@ class Metrics:
         self._http_children: dict[tuple[str, int], Any] = {}
         self._operation_children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
+    def watch_fanout(self, hub: Any) -> None:
+        """Expose the subscription hub's counters, read at each scrape."""
+        self.registry.register(_FanoutCollector(hub))
+
     def count_http(self, method: str, status: int) -> None:
         """One HTTP request answered; the labelled child is looked up once per pair."""
         child = self._http_children.get((method, status))
@@ -116,6 +121,26 @@ class Metrics:
                 self._operation_children[(name, kind)] = children
         children[0].inc()
         children[1].observe(seconds)
+
+
+class _FanoutCollector:
+    def __init__(self, hub: Any) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "stockroom_subscription_events", "Events the feed handed to subscriptions",
+            value=self.hub.events,
+        )
+        yield CounterMetricFamily(
+            "stockroom_subscription_executions",
+            "Subscription executions: one per matching group per event",
+            value=self.hub.executions,
+        )
+        yield GaugeMetricFamily(
+            "stockroom_subscription_groups", "Subscription groups (document, variables, role)",
+            value=self.hub.group_count,
+        )
 
 
 def metrics_extension(metrics: Metrics) -> type[SchemaExtension]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -73,6 +74,12 @@ class Settings(BaseSettings):
     ws_init_timeout: float = Field(default=10.0, gt=0)
     ws_keepalive: float = Field(default=15.0, gt=0)
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
+    # The event log: how long events stay for subscribers to resume from (seconds or ISO
+    # 8601, e.g. P7D), how often a worker reads it when no ring comes, and how long a reader
+    # waits for an id taken by a transaction that has not committed yet.
+    event_retention: timedelta = Field(default=timedelta(days=7), gt=timedelta(0))
+    event_poll_seconds: float = Field(default=1.0, gt=0)
+    event_gap_seconds: float = Field(default=30.0, gt=0)
     db_pool_size: int = Field(default=20, gt=0)
     # How long a worker trusts its copy of a user's role, status and token version. A change
     # made through the API reaches every worker at once (the broker); this bounds the rest,

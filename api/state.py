@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.auth import AuthService
 from api.broker import BrokerBackend
+from api.broker.feed import EventFeed
 from api.imports.runner import ImportRunner
 from api.observability import Metrics
 from api.ratelimit import RateLimiter
@@ -16,6 +17,7 @@ from api.settings import Settings
 from api.tokens import TokenService
 from api.uploads.storage import LocalStorage
 from schema.context import Services
+from schema.fanout import Hub
 
 
 @dataclass
@@ -25,6 +27,8 @@ class AppState:
     read_factory: async_sessionmaker[AsyncSession]
     write_factory: async_sessionmaker[AsyncSession]
     broker: BrokerBackend
+    feed: EventFeed
+    hub: Hub
     tokens: TokenService
     auth: AuthService
     metrics: Metrics

@@ -1,8 +1,11 @@
-"""Background housekeeping: release expired reservations, remove abandoned upload files.
+"""Background housekeeping: release expired reservations, remove abandoned upload files,
+prune the event log.
 
 Expired reservations are also released lazily on touch; the sweep catches levels nobody
 touches. An upload killed before its rename leaves a temp file, and one cancelled between
-the rename and the row's insert leaves a blob no row names: both go once an hour old.
+the rename and the row's insert leaves a blob no row names: both go once an hour old. Events
+older than ``STOCKROOM_EVENT_RETENTION`` are deleted in bounded batches, each its own
+transaction, so pruning never holds a long lock on the log the workers read.
 """
 
 from __future__ import annotations
@@ -10,16 +13,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import timedelta
 
 from api.state import AppState
-from db import stock, uploads
+from db import eventlog, stock, uploads
 from db.engine import write_sessionmaker
+from db.models import utcnow
 from db.session import unit_of_work
 
 log = logging.getLogger("stockroom.sweeper")
 
 TEMP_SWEEP_SECONDS = 600.0
 TEMP_MAX_AGE_SECONDS = 3600.0
+EVENT_PRUNE_SECONDS = 60.0
+EVENT_PRUNE_BATCH = 1000
+EVENT_PRUNE_BATCHES = 100  # per pass: a backlog is worked off over several passes
+# Pruned a little later than retention says: a cursor inside retention must still find every
+# event after it, including one stamped a moment earlier by a concurrent transaction.
+EVENT_PRUNE_SLACK = timedelta(minutes=1)
 
 
 async def sweep_once(state: AppState) -> int:
@@ -27,6 +38,24 @@ async def sweep_once(state: AppState) -> int:
     factory = write_sessionmaker(state.engine, origin="sweeper")
     async with unit_of_work(factory, state.broker.publish_events) as session:
         return await stock.expire_due_reservations(session)
+
+
+async def prune_events(
+    state: AppState, batch: int = EVENT_PRUNE_BATCH, batches: int = EVENT_PRUNE_BATCHES
+) -> int:
+    """Delete events older than the retention, ``batch`` rows per transaction; how many."""
+    before = utcnow() - state.settings.event_retention - EVENT_PRUNE_SLACK
+    removed = 0
+    # Tagged like the reservation sweep: statement counts of requests leave it out.
+    factory = write_sessionmaker(state.engine, origin="sweeper")
+    for _ in range(batches):
+        async with unit_of_work(factory) as session:
+            count = await eventlog.prune(session, before, batch)
+        removed += count
+        if count < batch:
+            break
+        await asyncio.sleep(0)  # let requests in between batches
+    return removed
 
 
 async def sweep_upload_files(state: AppState) -> int:
@@ -45,7 +74,7 @@ async def sweep_upload_files(state: AppState) -> int:
 
 async def sweep_forever(state: AppState) -> None:
     interval = state.settings.reservation_sweep_seconds
-    temp_due = time.monotonic()
+    temp_due = events_due = time.monotonic()
     while True:
         await asyncio.sleep(interval)
         try:
@@ -57,6 +86,11 @@ async def sweep_forever(state: AppState) -> None:
                 removed = await sweep_upload_files(state)
                 if removed:
                     log.info("removed %d abandoned upload temp files", removed)
+            if time.monotonic() >= events_due:
+                events_due = time.monotonic() + EVENT_PRUNE_SECONDS
+                pruned = await prune_events(state)
+                if pruned:
+                    log.info("pruned %d events past retention", pruned)
         except asyncio.CancelledError:
             raise
         except Exception:  # keep sweeping; the next pass retries

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db import users
-from db.events import Event, UserChanged
+from db.eventlog import Logged
+from db.events import UserChanged
 from db.session import Publisher
 
 # Far more users than any worker serves at once; a full cache starts over (one read each).
@@ -102,10 +103,10 @@ class ViewerCache:
     def forgetting(self, publish: Publisher) -> Publisher:
         """``publish``, after forgetting locally every user the committed events changed."""
 
-        async def forget_then_publish(events: list[Event]) -> None:
-            for event in events:
-                if isinstance(event, UserChanged):
-                    self.forget(event.user_id)
-            await publish(events)
+        async def forget_then_publish(logged: Sequence[Logged]) -> None:
+            for entry in logged:
+                if isinstance(entry.event, UserChanged):
+                    self.forget(entry.event.user_id)
+            await publish(logged)
 
         return forget_then_publish

@@ -1,8 +1,9 @@
 """Domain events: one frozen dataclass per channel, recorded on the unit of work.
 
-Services record events while they change rows; the unit of work hands them on only after its
-commit, so a rolled-back change is never announced. On the wire (the broker) an event is a
-flat JSON object with snake_case keys; ``encode`` and ``decode`` are the only translation.
+Services record events while they change rows; the unit of work writes them to the event log
+in the same transaction (``db/eventlog.py``), so a rolled-back change is never announced. In the
+log an event is a flat JSON object with snake_case keys; ``encode`` and ``decode`` are the only
+translation.
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def decode(channel: str, message: Mapping[str, Any]) -> Event:
 
 
 def record(session: AsyncSession, event: Event) -> None:
-    """Queue an event on the unit of work; it goes out only after the commit."""
+    """Queue an event on the unit of work; it is logged with the commit and announced after."""
     session.info.setdefault("events", []).append(event)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.events import Event, pending
+from db import eventlog
+from db.eventlog import Logged
+from db.events import pending
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -58,7 +60,7 @@ class Reader:
                 await session.close()
 
 
-Publisher = Callable[[list[Event]], Awaitable[None]]
+Publisher = Callable[[Sequence[Logged]], Awaitable[None]]
 
 
 @asynccontextmanager
@@ -67,12 +69,13 @@ async def unit_of_work(
 ) -> AsyncIterator[AsyncSession]:
     """One transaction that commits on success, rolls back on any exception.
 
-    Events the services recorded are handed to ``publish`` only after the commit, so a
-    rolled-back change is never announced.
+    The events the services recorded are written to the event log as the transaction's last
+    statement, so they commit or roll back with the change. After the commit ``publish``
+    (the broker's doorbell) hears which were written; a lost doorbell only delays readers,
+    who find the rows in the log anyway.
     """
-    async with factory() as session:
-        async with session.begin():
-            yield session
-        events = list(pending(session))
-    if events and publish is not None:
-        await publish(events)
+    async with factory() as session, session.begin():
+        yield session
+        logged = await eventlog.write(session, pending(session))
+    if logged and publish is not None:
+        await publish(logged)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from strawberry.fastapi import BaseContext
@@ -14,6 +14,9 @@ from db.models import Role, User
 from db.session import Publisher, Reader, unit_of_work
 from db.uploads import ImageFile
 from schema.loaders import Loaders
+
+if TYPE_CHECKING:
+    from schema.fanout import Hub
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,18 +28,6 @@ class Viewer:
     role: Role
     token_version: int
     expires_at: float | None = None  # the access token's exp (epoch seconds)
-
-
-class SubscriberTooSlow(Exception):
-    """The subscriber's queue overflowed: it is cut off rather than left to grow memory."""
-
-
-class Broker(Protocol):
-    """Event fan-out; ``api/`` provides memory, Redis and PostgreSQL backends."""
-
-    def subscribe(
-        self, channel: str
-    ) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Any]]]: ...
 
 
 class IssuedTokens(Protocol):
@@ -92,7 +83,7 @@ class Services:
 
     read_factory: async_sessionmaker[AsyncSession]
     write_factory: async_sessionmaker[AsyncSession]
-    broker: Broker
+    fanout: Hub  # this worker's subscriptions, fed from the event log
     publish: Publisher
     settings: SchemaSettings
     auth: Auth

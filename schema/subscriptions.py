@@ -1,56 +1,53 @@
-"""Live events: stock changes, item changes and low-stock alerts.
+"""Live events: stock changes, item changes and low-stock alerts, resumable by cursor.
 
-Filters run on the event's ids before any database read; each delivered event is re-read
-through fresh loaders, so a subscriber sees current rows and its own permissions apply
-(``unitCost`` stays MANAGER-only).
+Events come from the durable event log through this worker's hub (``schema/fanout.py``):
+filters are applied to the event's ids before any database read, and each delivered event is
+re-read through fresh loaders, so subscribers see current rows and their role's permissions
+apply (``unitCost`` stays MANAGER-only). Every payload carries a ``cursor``; passing it back as
+``after`` replays what was missed from the log, then continues live.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import OrderedDict
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, TypeVar
 
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.events import (
-    Event,
-    EventDecodeError,
-    ItemChanged,
-    LowStock,
-    StockChanged,
-    UserChanged,
-    decode,
-)
+from db.eventlog import Delivery, Logged
+from db.events import Event, ItemChanged, LowStock, StockChanged, UserChanged
 from db.models import Item as ItemRow
 from db.models import StockLevel as StockLevelRow
 from db.models import StockMovement as StockMovementRow
 from db.models import Warehouse as WarehouseRow
-from schema.context import Context, SubscriberTooSlow
-from schema.errors import CodedError
+from schema.context import Context
+from schema.fanout import Build, Topic, subscribe
 from schema.ids import decode_optional, to_global_id
 from schema.items import Item
 from schema.permissions import IsViewer
 from schema.stock import StockLevel, StockMovement
 from schema.warehouses import Warehouse
 
-log = logging.getLogger("stockroom.subscriptions")
-
-SLOW_CLOSE_CODE = 4499  # application range: "you fell behind; reconnect"
+SLOW_CLOSE_CODE = 4499  # application range: "you fell behind; reconnect with your cursor"
 
 E = TypeVar("E", StockChanged, ItemChanged, LowStock)
 T = TypeVar("T")
+
+CURSOR_DESCRIPTION = "This event's place in the stream: pass it as `after` to resume after it."
+COMMITTED_DESCRIPTION = "When the change was committed."
 
 
 @strawberry.type(description="A change to one stock level.")
 class StockEvent:
     movement: StockMovement | None = strawberry.field(description="The ledger row written.")
     stock_level: StockLevel | None = strawberry.field(description="The level as it is now.")
+    cursor: str = strawberry.field(description=CURSOR_DESCRIPTION)
+    committed_at: datetime = strawberry.field(description=COMMITTED_DESCRIPTION)
 
 
 @strawberry.enum(description="What happened to an item.")
@@ -66,6 +63,8 @@ class ItemEvent:
     kind: ItemEventKind = strawberry.field(description="What happened.")
     item_id: strawberry.ID = strawberry.field(description="The item's ID (also when deleted).")
     item: Item | None = strawberry.field(description="The item now; null once deleted.")
+    cursor: str = strawberry.field(description=CURSOR_DESCRIPTION)
+    committed_at: datetime = strawberry.field(description=COMMITTED_DESCRIPTION)
 
 
 @strawberry.type(description="Available stock fell to or below the item's reorder point.")
@@ -74,6 +73,8 @@ class LowStockAlert:
     warehouse: Warehouse = strawberry.field(description="Where stock ran low.")
     available: int = strawberry.field(description="Units available after the change.")
     reorder_point: int = strawberry.field(description="The item's reorder point.")
+    cursor: str = strawberry.field(description=CURSOR_DESCRIPTION)
+    committed_at: datetime = strawberry.field(description=COMMITTED_DESCRIPTION)
 
 
 ItemIdArg = Annotated[
@@ -81,6 +82,16 @@ ItemIdArg = Annotated[
 ]
 WarehouseIdArg = Annotated[
     strawberry.ID | None, strawberry.argument(description="Only events in this warehouse.")
+]
+AfterArg = Annotated[
+    str | None,
+    strawberry.argument(
+        description=(
+            "Resume after this event's `cursor`: the events since are replayed from the log, "
+            "then live ones follow, none missed or repeated. A cursor older than the log's "
+            "retention is refused with CURSOR_EXPIRED."
+        )
+    ),
 ]
 
 # (loader attribute, model, primary key) of the rows every subscriber of an event needs.
@@ -105,29 +116,27 @@ def _needed(event: Event) -> Needed:
             ]
         case UserChanged():
             return []  # no subscription listens on it
+    return []
 
 
 class SharedReads:
-    """The rows of one delivered message, read once per process for all its subscribers.
+    """The rows of one event, read once per process for every group and replay that needs
+    them (keyed by the event's id in the log); bounded."""
 
-    Keyed by the message's identity (every local subscriber receives the same object) and
-    holding the message, so an id is never reused while its entry lives; bounded.
-    """
-
-    def __init__(self, size: int = 256) -> None:
+    def __init__(self, size: int = 1024) -> None:
         self._size = size
-        self._reads: OrderedDict[int, tuple[Mapping[str, Any], asyncio.Future[Any]]] = OrderedDict()
+        self._reads: OrderedDict[int, asyncio.Future[dict[str, Any]]] = OrderedDict()
 
     def get(
-        self, message: Mapping[str, Any], read: Callable[[], Awaitable[T]]
-    ) -> asyncio.Future[T]:
-        entry = self._reads.get(id(message))
-        if entry is None:
-            entry = (message, asyncio.ensure_future(read()))
-            self._reads[id(message)] = entry
+        self, event_id: int, read: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> asyncio.Future[dict[str, Any]]:
+        future = self._reads.get(event_id)
+        if future is None or (future.done() and future.exception() is not None):
+            future = asyncio.ensure_future(read())
+            self._reads[event_id] = future
             while len(self._reads) > self._size:
                 self._reads.popitem(last=False)
-        return entry[1]
+        return future
 
 
 _SHARED = SharedReads()
@@ -139,89 +148,53 @@ async def _read(context: Context, needed: Needed) -> dict[str, Any]:
         return {name: await session.get(model, pk) for name, model, pk in needed}
 
 
-async def _prime(context: Context, message: Mapping[str, Any], event: Event) -> None:
-    """Fresh loaders for this subscriber, primed with the event's rows (read once)."""
-    needed = _needed(event)
-    rows = await asyncio.shield(_SHARED.get(message, lambda: _read(context, needed)))
+async def _prime(context: Context, logged: Logged) -> None:
+    """Fresh loaders for this execution, primed with the event's rows (read once)."""
+    needed = _needed(logged.event)
+    rows = await asyncio.shield(_SHARED.get(logged.id, lambda: _read(context, needed)))
     await context.refresh_reads()
     for name, row in rows.items():
         if row is not None:
             getattr(context.loaders, name).prime(row.id, row)
 
 
-@asynccontextmanager
-async def _subscribed(info: strawberry.Info[Context], channel: str) -> AsyncIterator[Any]:
-    """Subscribe within the connection's cap; cut off a subscriber that falls behind."""
-    context = info.context
-    cap = context.settings.subscription_cap
-    if context.active_subscriptions >= cap:
-        raise CodedError(f"At most {cap} subscriptions per connection", "RATE_LIMITED")
-    context.active_subscriptions += 1
-    try:
-        async with context.services.broker.subscribe(channel) as messages:
-            yield messages
-    except SubscriberTooSlow:
-        close = getattr(context.request, "close", None)
-        if close is not None:
-            await close(code=SLOW_CLOSE_CODE, reason="Subscriber fell too far behind")
-    finally:
-        context.active_subscriptions -= 1
+def _primed(build: Callable[[Context, Delivery, E], Awaitable[T | None]]) -> Build[T]:
+    async def run(context: Context, delivery: Delivery) -> T | None:
+        await _prime(context, delivery.logged)
+        event: Any = delivery.logged.event
+        return await build(context, delivery, event)
+
+    return run
 
 
-async def _stream(
-    info: strawberry.Info[Context],
-    event_type: type[E],
-    wanted: Callable[[E], bool],
-    build: Callable[[Context, E], Awaitable[T | None]],
-) -> AsyncGenerator[T, None]:
-    """The loop every subscription shares: filter on ids, read once, resolve, yield."""
-    async with _subscribed(info, event_type.channel) as messages:
-        async for message in messages:
-            try:
-                event = decode(event_type.channel, message)
-            except EventDecodeError:
-                log.warning("ignored a malformed %s event", event_type.channel)
-                continue
-            assert isinstance(event, event_type)
-            if not wanted(event):
-                continue
-            context = info.context
-            await _prime(context, message, event)
-            value = await build(context, event)
-            if value is not None:
-                yield value
-            # the event is resolved: give the connection back to the pool
-            await context.reader.reset()
-
-
-def _on(item: int | None, warehouse: int | None) -> Callable[[Any], bool]:
-    def wanted(event: Any) -> bool:
-        return (item is None or event.item_id == item) and (
-            warehouse is None or event.warehouse_id == warehouse
-        )
-
-    return wanted
-
-
-async def _stock_event(context: Context, event: StockChanged) -> StockEvent:
+@_primed
+async def _stock_event(context: Context, delivery: Delivery, event: StockChanged) -> StockEvent:
     movement = await context.loaders.movement.load(event.movement_id)
     level = await context.loaders.stock_level.load(event.stock_level_id)
     return StockEvent(
         movement=None if movement is None else StockMovement.from_row(movement),
         stock_level=None if level is None else StockLevel.from_row(level),
+        cursor=delivery.cursor,
+        committed_at=delivery.logged.committed_at,
     )
 
 
-async def _item_event(context: Context, event: ItemChanged) -> ItemEvent:
+@_primed
+async def _item_event(context: Context, delivery: Delivery, event: ItemChanged) -> ItemEvent:
     row = await context.loaders.item.load(event.item_id)
     return ItemEvent(
         kind=ItemEventKind(event.kind.value),
         item_id=strawberry.ID(to_global_id("Item", event.item_id)),
         item=None if row is None else Item.from_row(row),
+        cursor=delivery.cursor,
+        committed_at=delivery.logged.committed_at,
     )
 
 
-async def _low_stock_alert(context: Context, event: LowStock) -> LowStockAlert | None:
+@_primed
+async def _low_stock_alert(
+    context: Context, delivery: Delivery, event: LowStock
+) -> LowStockAlert | None:
     item = await context.loaders.item.load(event.item_id)
     place = await context.loaders.warehouse.load(event.warehouse_id)
     if item is None or place is None:
@@ -231,6 +204,8 @@ async def _low_stock_alert(context: Context, event: LowStock) -> LowStockAlert |
         warehouse=Warehouse.from_row(place),
         available=event.available,
         reorder_point=event.reorder_point,
+        cursor=delivery.cursor,
+        committed_at=delivery.logged.committed_at,
     )
 
 
@@ -245,11 +220,14 @@ class Subscription:
         info: strawberry.Info[Context],
         item_id: ItemIdArg = None,
         warehouse_id: WarehouseIdArg = None,
+        after: AfterArg = None,
     ) -> AsyncGenerator[StockEvent, None]:
-        wanted = _on(decode_optional(item_id, "Item"), decode_optional(warehouse_id, "Warehouse"))
-        async with aclosing(_stream(info, StockChanged, wanted, _stock_event)) as events:
-            async for event in events:
-                yield event
+        topic = Topic(
+            StockChanged,
+            item_id=decode_optional(item_id, "Item"),
+            warehouse_id=decode_optional(warehouse_id, "Warehouse"),
+        )
+        return await subscribe(info, topic, after, _stock_event)
 
     @strawberry.subscription(
         description="Items created, updated, archived or deleted; optionally one item.",
@@ -261,24 +239,20 @@ class Subscription:
         id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this item.")
         ] = None,
+        after: AfterArg = None,
     ) -> AsyncGenerator[ItemEvent, None]:
-        item = decode_optional(id, "Item")
-
-        def wanted(event: ItemChanged) -> bool:
-            return item is None or event.item_id == item
-
-        async with aclosing(_stream(info, ItemChanged, wanted, _item_event)) as events:
-            async for event in events:
-                yield event
+        topic = Topic(ItemChanged, item_id=decode_optional(id, "Item"))
+        return await subscribe(info, topic, after, _item_event)
 
     @strawberry.subscription(
         description="Alerts when available stock crosses down to the reorder point.",
         permission_classes=[IsViewer],
     )
     async def low_stock(
-        self, info: strawberry.Info[Context], warehouse_id: WarehouseIdArg = None
+        self,
+        info: strawberry.Info[Context],
+        warehouse_id: WarehouseIdArg = None,
+        after: AfterArg = None,
     ) -> AsyncGenerator[LowStockAlert, None]:
-        wanted = _on(None, decode_optional(warehouse_id, "Warehouse"))
-        async with aclosing(_stream(info, LowStock, wanted, _low_stock_alert)) as alerts:
-            async for alert in alerts:
-                yield alert
+        topic = Topic(LowStock, warehouse_id=decode_optional(warehouse_id, "Warehouse"))
+        return await subscribe(info, topic, after, _low_stock_alert)

@@ -10,7 +10,7 @@ its ledger, as the services' own changes must.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,6 +19,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.eventlog import Logged
 from db.events import Event
 from db.models import (
     Category,
@@ -63,8 +64,9 @@ class Sessions:
         async with self.unit_of_work() as session:
             return await service(session, *args, **kwargs)
 
-    async def _publish(self, events: list[Event]) -> None:
-        self.published.extend(events)
+    async def _publish(self, logged: Sequence[Logged]) -> None:
+        # The events as committed (the log's ids and times are tested in test_eventlog.py).
+        self.published.extend(entry.event for entry in logged)
 
 
 class Factory:

@@ -23,6 +23,14 @@ W3 = """mutation W3($input: AdjustStockInput!) {
     errors { code message } }
 }"""
 
+# W4's subscribers: STOCK_CHANGED's selection and the commit time stamped on the event, from
+# which each delivery is timed.
+W4_STOCK_CHANGED = """subscription($item: ID, $wh: ID) {
+  stockChanged(itemId: $item, warehouseId: $wh) {
+    committedAt
+    movement { kind delta onHandAfter item { sku } }
+    stockLevel { onHand available warehouse { code } } } }"""
+
 # W4's trigger: as little as possible selected, so the delivery times measure the fan-out.
 W4_ADJUST = """mutation($input: AdjustStockInput!) {
   adjustStock(input: $input) { stockLevel { onHand } errors { code message } } }"""

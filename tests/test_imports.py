@@ -16,7 +16,16 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
-from db.models import Category, ImportJob, Item, StockLevel, StockMovement, Warehouse
+from db import eventlog
+from db.models import (
+    Category,
+    ImportJob,
+    Item,
+    StockLevel,
+    StockMovement,
+    Warehouse,
+    utcnow,
+)
 from tests.conftest import GraphQLClient, _client_for, make_settings
 
 JOB = """query($id: ID!) { importJob(id: $id) { id kind status phase dryRun errorPolicy total
@@ -419,29 +428,20 @@ async def test_nul_and_other_bad_cells_in_json_lines_fail_their_rows(app):
 
 async def test_upserts_bump_version_on_real_changes_only_and_announce_them(app):
     await app.login_as("manager")
-    broker = app.app.state.stockroom.broker
-    heard: list[dict] = []
-
-    async def listen(ready: asyncio.Event) -> None:
-        async with broker.subscribe("items") as messages:
-            ready.set()
-            async for message in messages:
-                heard.append(message)
-
-    ready = asyncio.Event()
-    listener = asyncio.create_task(listen(ready))
-    await ready.wait()
-    try:
-        # a file in the shape spreadsheets in Europe save: BOM, semicolons, decimal commas,
-        # CRLF, header names in their own spelling, only some columns
-        content = ("\ufeffSKU;Name;Unit Price;Archived\r\n"
-                   "SKU-00010;Same name?;5,25;no\r\n"
-                   "NEW-X;Brand new;0,99;yes\r\n").encode()
-        first = await run_import(app, "/imports/items", content)
-        second = await run_import(app, "/imports/items", content + b"NEW-Y;More;1;\r\n")
-        await asyncio.sleep(0.1)
-    finally:
-        listener.cancel()
+    state = app.app.state.stockroom
+    async with state.read_factory() as session:
+        start = await eventlog.start_position(session, utcnow())
+    # a file in the shape spreadsheets in Europe save: BOM, semicolons, decimal commas,
+    # CRLF, header names in their own spelling, only some columns
+    content = ("\ufeffSKU;Name;Unit Price;Archived\r\n"
+               "SKU-00010;Same name?;5,25;no\r\n"
+               "NEW-X;Brand new;0,99;yes\r\n").encode()
+    first = await run_import(app, "/imports/items", content)
+    second = await run_import(app, "/imports/items", content + b"NEW-Y;More;1;\r\n")
+    # the batches' events are in the event log, which every worker's subscriptions read
+    async with state.read_factory() as session:
+        logged = await eventlog.read_new(session, start, 100)
+    heard = [row.payload for row in logged if row.channel == "items"]
     assert (first["created"], first["updated"], first["unchanged"]) == (1, 1, 0)
     assert (second["created"], second["updated"], second["unchanged"]) == (1, 0, 2)
     item = (await app.data(ITEM, {"sku": "SKU-00010"}))["item"]

@@ -212,8 +212,9 @@ async def test_safety_stock_is_a_manager_setting_with_a_ledger_row(client):
 async def _capture(url: str, work) -> list[Event]:
     published: list[Event] = []
 
-    async def publish(events: list[Event]) -> None:
-        published.extend(events)
+    async def publish(logged: list[Any]) -> None:
+        # the events as logged with the commit (db.eventlog.Logged)
+        published.extend(entry.event for entry in logged)
 
     engine = create_engine(url)
     try:

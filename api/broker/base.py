@@ -1,103 +1,81 @@
-"""The broker contract and the local fan-out every backend shares."""
+"""The doorbell between workers: "events up to id N are in the log".
+
+Events travel through the event log (``db/eventlog.py``), never through the broker. The broker
+only rings, so every worker's feed reads the new rows at once instead of at its next poll. A
+ring that is lost (the broker is down, a worker is reconnecting) delays readers until that
+poll and loses nothing, and ringing never waits on the broker: a committed mutation returns
+whether or not the broker is there.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Callable, Sequence
 
-from db.events import Event, encode
-from schema.context import SubscriberTooSlow
-
-__all__ = ["BrokerBackend", "SubscriberTooSlow"]
+from db.eventlog import Logged
 
 log = logging.getLogger("stockroom.broker")
 
-
-class _Subscriber:
-    __slots__ = ("overflowed", "queue")
-
-    def __init__(self, size: int) -> None:
-        self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=size)
-        self.overflowed = False
-
-    def offer(self, message: dict[str, Any]) -> None:
-        if self.overflowed:
-            return
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.overflowed = True
+# Called with the id a commit rang for, or None after a (re)connect: "you may have missed
+# rings, read the log now".
+Listener = Callable[[int | None], None]
 
 
 class BrokerBackend:
-    """Fan-out to local subscribers; subclasses carry messages between processes."""
+    """Rings this worker at once, and the others through the backing service."""
 
     name = "base"
 
-    def __init__(self, *, queue_size: int = 256) -> None:
-        self._queue_size = queue_size
-        self._subscribers: dict[str, set[_Subscriber]] = defaultdict(set)
+    def __init__(self) -> None:
         self.connected = True
+        self._listeners: list[Listener] = []
+        self._pending: int | None = None
+        self._sender: asyncio.Task[None] | None = None
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
 
     async def start(self) -> None:
         """Connect to the backing service, if any."""
 
     async def close(self) -> None:
         """Disconnect."""
+        if self._sender is not None:
+            self._sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sender
 
-    async def publish(self, channel: str, message: dict[str, Any]) -> None:
-        self.deliver(channel, message)
+    async def publish_events(self, logged: Sequence[Logged]) -> None:
+        """Ring for what a commit wrote to the log (a ``db.session.Publisher``)."""
+        self.ring(max(entry.id for entry in logged))
 
-    async def publish_events(self, events: list[Event]) -> None:
-        """Announce committed domain events, each on its channel (a ``db.session.Publisher``)."""
-        for event in events:
-            await self.publish(event.channel, encode(event))
+    def ring(self, upto: int) -> None:
+        """Announce that events up to ``upto`` are committed; returns at once."""
+        self.heard(upto)  # this worker needs no round trip through the broker
+        self._pending = upto if self._pending is None else max(self._pending, upto)
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.create_task(self._send_pending(), name="broker-ring")
 
-    def deliver(self, channel: str, message: dict[str, Any]) -> None:
-        """Hand a message to every local subscriber without waiting on any of them."""
-        for subscriber in list(self._subscribers.get(channel, ())):
-            subscriber.offer(message)
+    async def _send_pending(self) -> None:
+        # One send at a time; rings arriving meanwhile coalesce into the highest id.
+        while self._pending is not None:
+            upto, self._pending = self._pending, None
+            if not self.connected:
+                continue  # the others poll the log while the broker is away
+            try:
+                await self._send(upto)
+            except Exception as exc:  # a lost ring only delays: the log has the events
+                log.debug("ring for event %d not sent (%s)", upto, exc)
 
-    async def _on_first_subscriber(self, channel: str) -> None:
-        """Backends start listening on the channel here."""
+    async def _send(self, upto: int) -> None:
+        """Carry a ring to the other workers (backends with a service override this)."""
 
-    async def _on_last_unsubscribe(self, channel: str) -> None:
-        """Backends stop listening on the channel here."""
-
-    @property
-    def subscriber_count(self) -> int:
-        return sum(len(s) for s in self._subscribers.values())
+    def heard(self, upto: int | None) -> None:
+        """A ring arrived (or a reconnect happened, ``None``): tell the listeners."""
+        for listener in self._listeners:
+            listener(upto)
 
     async def healthy(self) -> bool:
         return self.connected
-
-    @asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        subscriber = _Subscriber(self._queue_size)
-        first = not self._subscribers.get(channel)
-        self._subscribers[channel].add(subscriber)
-        try:
-            if first:
-                await self._on_first_subscriber(channel)
-            yield self._drain(subscriber)
-        finally:
-            subscribers = self._subscribers.get(channel)
-            if subscribers is not None:
-                subscribers.discard(subscriber)
-                if not subscribers:
-                    del self._subscribers[channel]
-                    await self._on_last_unsubscribe(channel)
-
-    @staticmethod
-    async def _drain(subscriber: _Subscriber) -> AsyncIterator[dict[str, Any]]:
-        while True:
-            if subscriber.overflowed and subscriber.queue.empty():
-                raise SubscriberTooSlow("subscriber fell too far behind the event stream")
-            message = await subscriber.queue.get()
-            if subscriber.overflowed:
-                raise SubscriberTooSlow("subscriber fell too far behind the event stream")
-            yield message

@@ -1,4 +1,4 @@
-"""In-process broker: one worker, no service needed."""
+"""In-process broker: one worker, no service needed; rings reach this worker only."""
 
 from __future__ import annotations
 

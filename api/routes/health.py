@@ -41,7 +41,7 @@ async def sdl(request: Request) -> PlainTextResponse:
 @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
 async def metrics(state: StateDep) -> Response:
     state.metrics.broker_up.set(1 if state.broker.connected else 0)
-    state.metrics.subscriptions.set(state.broker.subscriber_count)
+    state.metrics.subscriptions.set(state.hub.subscriber_count)
     pool = state.engine.sync_engine.pool
     checked_out = getattr(pool, "checkedout", None)
     if callable(checked_out):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Generic, Protocol, TypeVar
@@ -24,7 +24,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.events import Event
+from db.eventlog import Logged
 from db.imports import jobs
 from db.imports.columns import HeaderError
 from db.imports.counts import apply_counts, count_key, count_repeated, parse_count
@@ -335,10 +335,10 @@ class _Job:
 
     async def _apply(self, batch: Batch[Any]) -> None:
         run = self.run
-        events: list[Event] = []
+        events: list[Logged] = []
         kept: list[RowError] = []
 
-        async def capture(committed: list[Event]) -> None:
+        async def capture(committed: Sequence[Logged]) -> None:
             events.extend(committed)
 
         for attempt in range(1, RETRIES + 1):

@@ -2,6 +2,7 @@
 
 from db.models.base import Base, utcnow
 from db.models.catalog import Category, Item
+from db.models.events import EventRecord
 from db.models.imports import ImportJob, ImportKind, ImportPhase, ImportRowError, ImportStatus
 from db.models.purchasing import (
     OPEN_PURCHASE_ORDER,
@@ -28,6 +29,7 @@ __all__ = [
     "OPEN_PURCHASE_ORDER",
     "Base",
     "Category",
+    "EventRecord",
     "IdempotencyRecord",
     "Image",
     "ImportJob",
