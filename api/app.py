@@ -93,7 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tokens = TokenService(settings)
         hub = Hub(queue_size=settings.subscriber_queue_size, retention=settings.event_retention)
         feed = EventFeed(
-            read_factory,
+            # Tagged: the worker's reads of the log are nobody's request.
+            read_sessionmaker(engine, origin="feed"),
             hub,
             poll_seconds=settings.event_poll_seconds,
             gap_seconds=settings.event_gap_seconds,
