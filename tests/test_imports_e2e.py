@@ -195,14 +195,16 @@ async def test_counts_racing_adjust_stock_keep_the_ledger_gapless(seeded_db, tmp
                     "kind": "RECEIPT"}})
                 assert result["adjustStock"]["errors"] == []
 
+            # (the seed's own movements: everything up to this id)
+            [(seeded,)] = await db_rows(seeded_db.url, select(func.max(StockMovement.id)))
             # when 100 receipts on the same levels race the count import
             job = await client.upload("/imports/stock-counts", counts)
             await asyncio.gather(*(receive(n) for n in range(100)))
             done = await client.finished(job)
     assert (done["status"], done["updated"], done["failed"]) == ("SUCCEEDED", 20, 0)
     moves = await db_rows(seeded_db.url, select(
-        Item.sku, StockMovement.kind, StockMovement.delta, StockMovement.on_hand_after,
-        StockMovement.reference)
+        StockMovement.id, Item.sku, StockMovement.kind, StockMovement.delta,
+        StockMovement.on_hand_after, StockMovement.reference)
         .join(Item, Item.id == StockMovement.item_id)
         .join(Warehouse, Warehouse.id == StockMovement.warehouse_id)
         .where(Warehouse.code == warehouse["code"], Item.sku.in_([i["sku"] for i in items]))
@@ -227,8 +229,9 @@ async def test_counts_racing_adjust_stock_keep_the_ledger_gapless(seeded_db, tmp
         assert rows[count_at].reference == f"import:{pk(job['id'])}"
         after = [m for m in rows[count_at + 1:] if m.kind.value == "RECEIPT"]
         assert levels[item["sku"]] == 500 + len(after)
-    # and none of the 100 receipts was lost (the seed's own receipts come before the test's)
-    racing = [m for m in moves if m.kind.value == "RECEIPT" and m.reference is None]
+    # and none of the 100 receipts was lost
+    racing = [m for m in moves
+              if m.id > (seeded or 0) and m.kind.value == "RECEIPT" and m.reference is None]
     assert len(racing) == 100
 
 
