@@ -24,6 +24,7 @@ from api.observability import (
     ObservabilityMiddleware,
     configure_logging,
     metrics_extension,
+    planned_reads,
 )
 from api.outage import OutageExtension, OutageMiddleware, watch_commits
 from api.passwords import hash_password
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         introspection=settings.introspection_enabled,
         extra_extensions=extra,
         max_batch=settings.max_batch_operations,
+        planner=planned_reads(metrics, settings.apq_cache_size) if settings.planner else None,
     )
 
     @asynccontextmanager

@@ -9,13 +9,16 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
+
+from schema.plan.cache import PlanCache
+from schema.plan.extension import PlannedReads
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -84,6 +87,19 @@ class Metrics:
             "stockroom_db_pool_checked_out", "Database connections in use",
             registry=self.registry,
         )
+        self.planner = Counter(
+            "stockroom_planner_operations",
+            "GraphQL operations by execution path (planned, fallback) and fallback reason",
+            ["outcome", "reason"],
+            registry=self.registry,
+        )
+
+    def planner_count(self, outcome: str, reason: str = "") -> float:
+        """Operations counted so far with this outcome and reason."""
+        value = self.registry.get_sample_value(
+            "stockroom_planner_operations_total", {"outcome": outcome, "reason": reason}
+        )
+        return value or 0.0
 
 
 class ObservabilityMiddleware:
@@ -129,6 +145,16 @@ class ObservabilityMiddleware:
                     },
                 )
             request_id_var.reset(token)
+
+
+def planned_reads(metrics: Metrics, cache_size: int) -> Callable[[], SchemaExtension]:
+    """The planner's extension factory, counting each operation's path on ``metrics``."""
+    plans = PlanCache(cache_size)
+
+    def record(outcome: str, reason: str) -> None:
+        metrics.planner.labels(outcome, reason).inc()
+
+    return lambda: PlannedReads(plans, record)
 
 
 def metrics_extension(metrics: Metrics) -> type[SchemaExtension]:

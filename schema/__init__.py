@@ -58,6 +58,7 @@ def build_schema(
     cache_size: int = 1000,
     extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
     max_batch: int = 10,
+    planner: Callable[[], SchemaExtension] | None = None,
 ) -> Any:
     """The Stockroom schema; ``api/`` passes its limits and production switches."""
     from schema.categories import Category
@@ -83,6 +84,9 @@ def build_schema(
     if production:
         extensions.append(MaskUnexpectedErrors)
     extensions.extend(extra_extensions)
+    if planner is not None:
+        # Innermost: every other extension sees the planned result as an executed one.
+        extensions.append(planner)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,

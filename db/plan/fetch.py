@@ -1,0 +1,124 @@
+"""Run a fetch tree: the root rows, then each relationship for all parents in one statement.
+
+The statement count depends on the tree's shape only, never on how many rows a level holds.
+Relationships are read from the models' declarations (``lazy="raise"`` ones, declared for
+this), so a join is written once, in the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, bindparam, inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import items
+from db.items import ItemFilterSpec, ItemOrderSpec
+from db.models import Item
+from db.pagination import Page, PageArgs
+from db.plan.tree import Record, Relations
+
+
+@dataclass(frozen=True, slots=True)
+class _Relationship:
+    statement: Select[Any]
+    local: str  # the parent's attribute holding the key
+    remote: str  # the target row's attribute it matches
+    many: bool
+
+
+_RELATIONSHIPS: dict[tuple[type[Any], str], tuple[type[Any], _Relationship]] = {}
+
+
+def _relationship(model: type[Any], name: str) -> tuple[type[Any], _Relationship]:
+    found = _RELATIONSHIPS.get((model, name))
+    if found is None:
+        found = _RELATIONSHIPS[model, name] = _read_relationship(model, name)
+    return found
+
+
+def _read_relationship(model: type[Any], name: str) -> tuple[type[Any], _Relationship]:
+    prop = inspect(model).relationships[name]
+    target = prop.mapper.class_
+    ((local, remote),) = prop.local_remote_pairs
+    stmt = select(target.__table__).where(remote.in_(bindparam("keys", expanding=True)))
+    if prop.order_by:
+        stmt = stmt.order_by(*prop.order_by)
+    return target, _Relationship(stmt, local.key, remote.key, prop.uselist)
+
+
+async def load_relations(
+    session: AsyncSession, model: type[Any], records: Sequence[Record], relations: Relations
+) -> None:
+    """Fill ``record.rel`` for every relationship in ``relations``, level by level."""
+    for name, below in relations.below.items():
+        target, rel = _relationship(model, name)
+        keys = {getattr(r.row, rel.local) for r in records}
+        keys.discard(None)
+        children: list[Record] = []
+        if rel.many:
+            groups: dict[Any, list[Record]] = {}
+            if keys:
+                for row in await session.execute(rel.statement, {"keys": list(keys)}):
+                    child = Record(row)
+                    groups.setdefault(getattr(row, rel.remote), []).append(child)
+                    children.append(child)
+            for record in records:
+                record.rel[name] = groups.get(getattr(record.row, rel.local), [])
+        else:
+            found: dict[Any, Record] = {}
+            if keys:
+                for row in await session.execute(rel.statement, {"keys": list(keys)}):
+                    child = Record(row)
+                    found[getattr(row, rel.remote)] = child
+                    children.append(child)
+            for record in records:
+                record.rel[name] = found.get(getattr(record.row, rel.local))
+        if below.below and children:
+            await load_relations(session, target, children, below)
+
+
+@dataclass(slots=True)
+class PageResult:
+    """A root page of records, with the total when it was asked for."""
+
+    page: Page[Record]
+    total: int | None
+
+
+async def item_page(
+    session: AsyncSession,
+    spec: ItemFilterSpec,
+    order: ItemOrderSpec,
+    args: PageArgs,
+    *,
+    total: bool,
+    relations: Relations,
+) -> PageResult:
+    """The filtered, sorted item page (db.items' own code) and its relations in batches."""
+    # The page runs even when only the total is selected: its cursors are checked there.
+    found = await items.list_items(session, spec, order, args)
+    records = [Record(row) for row in found.nodes]
+    if records:
+        await load_relations(session, Item, records, relations)
+    page = Page(records, found.positions, found.has_next_page, found.has_previous_page)
+    count = await items.count_items(session, spec) if total else None
+    return PageResult(page, count)
+
+
+async def items_by_key(
+    session: AsyncSession, ids: Sequence[int], skus: Sequence[str], relations: Relations
+) -> list[Record | None]:
+    """Items by primary key, then by SKU, in that order; None where none matched."""
+    rows: list[Item | None] = []
+    if ids:
+        rows.extend(await items.items_by_id(session, ids))
+    if skus:
+        rows.extend(await items.items_by_sku(session, skus))
+    records = [None if row is None else Record(row) for row in rows]
+    present = [r for r in records if r is not None]
+    if present:
+        await load_relations(session, Item, present, relations)
+    return records

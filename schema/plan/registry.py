@@ -1,0 +1,147 @@
+"""Where every planned (GraphQL type, field) takes its value from, and the role it needs.
+
+A field absent from `REGISTRY` is not planned: an operation selecting it runs through the
+resolvers, and `FALLBACK` says why. `tests/test_plan_coverage.py` fails when a field of the
+read schema is in neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from db.models import Role
+from db.models import StockLevel as StockLevelRow
+from db.plan.tree import Record
+from db.stock.expressions import is_low
+
+
+class Kind(Enum):
+    COLUMN = "column"  # an attribute of the row
+    GLOBAL_ID = "global_id"  # the Relay ID from the row's primary key
+    TO_ONE = "to_one"  # a model relationship to one row (or none)
+    TO_MANY = "to_many"  # a model relationship to a list of rows
+    COMPUTED = "computed"  # a value computed from the record and its relations
+    EDGES = "edges"  # a connection's page of edges
+    PAGE_INFO = "page_info"
+    TOTAL_COUNT = "total_count"
+    CURSOR = "cursor"  # an edge's cursor, from the row's sort-key values
+    EDGE_NODE = "edge_node"  # an edge's node
+    PAGE_FLAG = "page_flag"  # a PageInfo field, from the page
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    kind: Kind
+    source: str = ""  # attribute, relationship or PageInfo attribute name
+    role: Role | None = None  # below the root's own check; None: any signed-in viewer
+    compute: Callable[[Record], Any] | None = None
+    arguments: frozenset[str] = frozenset()  # arguments the plan knows how to honour
+
+
+def _levels(record: Record) -> list[Record]:
+    levels: list[Record] = record.rel["stock_levels"]
+    return levels
+
+
+_AVAILABLE = StockLevelRow.available.fget  # the one definition, applied to plain rows
+
+
+def _on_hand(record: Record) -> int:
+    return sum(level.row.on_hand for level in _levels(record))
+
+
+def _available(record: Record) -> int:
+    return sum(_AVAILABLE(level.row) for level in _levels(record))
+
+
+def _low(record: Record) -> bool:
+    return bool(is_low(_available(record), record.row.reorder_point))
+
+
+def _columns(*names: str) -> dict[str, Entry]:
+    return {_camel(name): Entry(Kind.COLUMN, name) for name in names}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+_STAMPS = ("created_at", "updated_at")
+
+_CONNECTION = {
+    "edges": Entry(Kind.EDGES),
+    "pageInfo": Entry(Kind.PAGE_INFO),
+    "totalCount": Entry(Kind.TOTAL_COUNT),
+}
+_EDGE = {"cursor": Entry(Kind.CURSOR), "node": Entry(Kind.EDGE_NODE)}
+
+REGISTRY: dict[str, dict[str, Entry]] = {
+    "Item": {
+        "id": Entry(Kind.GLOBAL_ID, "Item"),
+        **_columns(
+            "sku",
+            "name",
+            "description",
+            "unit_price",
+            "reorder_point",
+            "archived",
+            "version",
+            *_STAMPS,
+        ),
+        "unitCost": Entry(Kind.COLUMN, "unit_cost", role=Role.MANAGER),
+        "category": Entry(Kind.TO_ONE, "category"),
+        "stockLevels": Entry(Kind.TO_MANY, "stock_levels"),
+        "totalOnHand": Entry(Kind.COMPUTED, "stock_levels", compute=_on_hand),
+        "totalAvailable": Entry(Kind.COMPUTED, "stock_levels", compute=_available),
+        "lowStock": Entry(Kind.COMPUTED, "stock_levels", compute=_low),
+    },
+    "Category": {
+        "id": Entry(Kind.GLOBAL_ID, "Category"),
+        **_columns("name", "description", *_STAMPS),
+    },
+    "Warehouse": {
+        "id": Entry(Kind.GLOBAL_ID, "Warehouse"),
+        **_columns("code", "name", "address", *_STAMPS),
+    },
+    "StockLevel": {
+        "id": Entry(Kind.GLOBAL_ID, "StockLevel"),
+        **_columns("on_hand", "reserved", "updated_at"),
+        "available": Entry(Kind.COMPUTED, compute=lambda r: _AVAILABLE(r.row)),
+        "warehouse": Entry(Kind.TO_ONE, "warehouse"),
+    },
+    "ItemConnection": _CONNECTION,
+    "ItemEdge": _EDGE,
+    "PageInfo": {
+        "hasNextPage": Entry(Kind.PAGE_FLAG, "has_next_page"),
+        "hasPreviousPage": Entry(Kind.PAGE_FLAG, "has_previous_page"),
+        "startCursor": Entry(Kind.PAGE_FLAG, "start_cursor"),
+        "endCursor": Entry(Kind.PAGE_FLAG, "end_cursor"),
+    },
+}
+
+# Roots the planner runs (see `schema.plan.roots`); every other root falls back.
+PLANNED_ROOTS = frozenset({"items", "item", "node", "__typename"})
+
+# Fields that run through the resolvers, and why (the operation selecting one falls back).
+FALLBACK: dict[str, dict[str, str]] = {
+    "Item": {
+        "image": "image rows are not planned yet",
+        "movements": "nested connection not planned yet",
+    },
+    "Category": {
+        "parent": "not planned yet",
+        "children": "not planned yet",
+        "items": "nested connection not planned yet",
+    },
+    "Warehouse": {"stockLevels": "nested connection not planned yet"},
+    "StockLevel": {"item": "not planned yet"},
+}
+
+
+def entry(type_name: str, field_name: str) -> Entry | None:
+    """The registered source of a field, or None when it is not planned."""
+    return REGISTRY.get(type_name, {}).get(field_name)
