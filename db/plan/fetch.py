@@ -7,6 +7,7 @@ this), so a join is written once, in the model.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,43 @@ def _read_relationship(model: type[Any], name: str) -> tuple[type[Any], _Relatio
     return target, _Relationship(stmt, local.key, remote.key, prop.uselist)
 
 
+def _joinable(model: type[Any], relations: Relations) -> bool:
+    """Whether every relationship below is to-one and a leaf: one join then loads them."""
+    return bool(relations.below) and all(
+        not below.below and not _relationship(model, name)[1].many
+        for name, below in relations.below.items()
+    )
+
+
+_JOINED: dict[tuple[Any, ...], tuple[Select[Any], list[tuple[str, Any, int, int]]]] = {}
+
+
+def _joined(model: type[Any], name: str, relations: Relations) -> tuple[Select[Any], Any]:
+    """``name``'s statement with its to-one children joined: rows split per table after."""
+    shape = (model, name, tuple(relations.below))
+    found = _JOINED.get(shape)
+    if found is None:
+        target, rel = _relationship(model, name)
+        table = target.__table__
+        stmt = rel.statement.add_columns()
+        parts: list[tuple[str, Any, int, int]] = [("", _row_type(table), len(table.columns), 0)]
+        for child in relations.below:
+            child_target, child_rel = _relationship(target, child)
+            child_table = child_target.__table__.alias(f"_{child}")
+            stmt = stmt.add_columns(*child_table.columns).outerjoin(
+                child_table,
+                child_table.c[child_rel.remote] == table.c[child_rel.local],
+            )
+            key = list(child_table.columns.keys()).index(child_rel.remote)
+            parts.append((child, _row_type(child_table), len(child_table.columns), key))
+        found = _JOINED[shape] = (stmt, parts)
+    return found
+
+
+def _row_type(table: Any) -> Any:
+    return namedtuple(f"{table.name}_row", [c.key for c in table.columns])
+
+
 async def load_relations(
     session: AsyncSession, model: type[Any], records: Sequence[Record], relations: Relations
 ) -> None:
@@ -57,27 +95,43 @@ async def load_relations(
         target, rel = _relationship(model, name)
         keys = {getattr(r.row, rel.local) for r in records}
         keys.discard(None)
-        children: list[Record] = []
+        rows: list[Record] = []
+        if keys:
+            if _joinable(target, below):
+                rows = await _fetch_joined(session, model, name, below, keys)
+            else:
+                result = await session.execute(rel.statement, {"keys": list(keys)})
+                rows = [Record(row) for row in result]
         if rel.many:
             groups: dict[Any, list[Record]] = {}
-            if keys:
-                for row in await session.execute(rel.statement, {"keys": list(keys)}):
-                    child = Record(row)
-                    groups.setdefault(getattr(row, rel.remote), []).append(child)
-                    children.append(child)
+            for child in rows:
+                groups.setdefault(getattr(child.row, rel.remote), []).append(child)
             for record in records:
                 record.rel[name] = groups.get(getattr(record.row, rel.local), [])
         else:
-            found: dict[Any, Record] = {}
-            if keys:
-                for row in await session.execute(rel.statement, {"keys": list(keys)}):
-                    child = Record(row)
-                    found[getattr(row, rel.remote)] = child
-                    children.append(child)
+            found = {getattr(child.row, rel.remote): child for child in rows}
             for record in records:
                 record.rel[name] = found.get(getattr(record.row, rel.local))
-        if below.below and children:
-            await load_relations(session, target, children, below)
+        if below.below and rows and not _joinable(target, below):
+            await load_relations(session, target, rows, below)
+
+
+async def _fetch_joined(
+    session: AsyncSession, model: type[Any], name: str, below: Relations, keys: set[Any]
+) -> list[Record]:
+    stmt, parts = _joined(model, name, below)
+    (_, own_type, own_width, _), children = parts[0], parts[1:]
+    records = []
+    for row in await session.execute(stmt, {"keys": list(keys)}):
+        record = Record(own_type._make(row[:own_width]))
+        start = own_width
+        for child, child_type, width, key in children:
+            values = row[start : start + width]
+            start += width
+            # An outer join's missing row comes back as all NULLs, its key included.
+            record.rel[child] = None if values[key] is None else Record(child_type._make(values))
+        records.append(record)
+    return records
 
 
 @dataclass(slots=True)
