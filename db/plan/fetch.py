@@ -8,17 +8,16 @@ this), so a join is written once, in the model.
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, bindparam, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import items
-from db.items import ItemFilterSpec, ItemOrderSpec
+from db import items, users
 from db.models import Item
-from db.pagination import Page, PageArgs
+from db.pagination import Page
 from db.plan.tree import Record, Relations
 
 
@@ -142,24 +141,40 @@ class PageResult:
     total: int | None
 
 
-async def item_page(
+ListFn = Callable[..., Awaitable[Page[Any]]]
+CountFn = Callable[..., Awaitable[int]]
+
+
+async def page(
     session: AsyncSession,
-    spec: ItemFilterSpec,
-    order: ItemOrderSpec,
-    args: PageArgs,
+    model: type[Any],
+    rows: tuple[ListFn, tuple[Any, ...]],
+    count: tuple[CountFn, tuple[Any, ...]],
     *,
     total: bool,
     relations: Relations,
 ) -> PageResult:
-    """The filtered, sorted item page (db.items' own code) and its relations in batches."""
-    # The page runs even when only the total is selected: its cursors are checked there.
-    found = await items.list_items(session, spec, order, args)
+    """A root page by the list function that serves the resolvers, then its relations.
+
+    ``rows`` and ``count`` are the db functions (``db.items.list_items``...) with their
+    arguments after the session, so filters, sorting and keyset paging stay written once.
+    The page runs even when only the total is selected: its cursors are checked there.
+    """
+    list_fn, list_args = rows
+    found = await list_fn(session, *list_args)
     records = [Record(row) for row in found.nodes]
     if records:
-        await load_relations(session, Item, records, relations)
-    page = Page(records, found.positions, found.has_next_page, found.has_previous_page)
-    count = await items.count_items(session, spec) if total else None
-    return PageResult(page, count)
+        await load_relations(session, model, records, relations)
+    result = Page(records, found.positions, found.has_next_page, found.has_previous_page)
+    count_fn, count_args = count
+    return PageResult(result, await count_fn(session, *count_args) if total else None)
+
+
+async def users_by_id(
+    session: AsyncSession, ids: Sequence[int], relations: Relations
+) -> list[Record | None]:
+    rows = await users.users_by_id(session, ids)
+    return [None if row is None else Record(row) for row in rows]
 
 
 async def items_by_key(

@@ -16,7 +16,21 @@ from db.plan.tree import NOTHING, Relations
 from schema.plan import output
 from schema.plan.output import Writer
 from schema.plan.registry import Kind, entry
-from schema.plan.roots import ItemRoot, ItemsRoot, NodeRoot, RootPlan, TypenameRoot
+from schema.plan.roots import (
+    ConnectionRoot,
+    ItemRoot,
+    MeRoot,
+    NodeRoot,
+    RootPlan,
+    SummaryRoot,
+    TypenameRoot,
+    bind_categories,
+    bind_items,
+    bind_movements,
+    bind_reservations,
+    bind_users,
+    bind_warehouses,
+)
 from schema.selection import SelectedField, Selection
 
 
@@ -75,9 +89,10 @@ def compile_object(selection: Selection | None, type_name: str, role: Role | Non
             relations = relations.merged(Relations({found.source: child.relations}))
             if found.kind is Kind.TO_ONE:
                 nullable = not isinstance(field.definition.type, GraphQLNonNull)
-                fields.append((key, output.to_one(found.source, child.write, nullable)))
+                write = output.to_one(found.source, child.write, nullable)
             else:
-                fields.append((key, output.to_many(found.source, child.write)))
+                write = output.to_many(found.source, child.write)
+            fields.append((key, output.deferred(write) if found.deferred else write))
         else:
             raise Unplannable(f"{type_name}.{field.name} outside a connection")
     return Compiled(output.obj(fields), relations)
@@ -158,15 +173,28 @@ def compile_operation(root: Selection, role: Role | None) -> Plan:
             continue
         if field.name.startswith("__"):
             raise Unplannable("introspection")
-        if field.name == "items":
-            _check_arguments(field, _ITEMS_ARGUMENTS)
-            conn = compile_connection(field.selection, "ItemConnection", "ItemEdge", "Item", role)
-            total = (
-                any(f.name == "totalCount" for f in field.selection.all_fields())
-                if (field.selection is not None)
-                else False
+        connection = _CONNECTIONS.get(field.name)
+        if connection is not None:
+            bind, type_name, arguments, required = connection
+            _check_arguments(field, arguments)
+            conn = compile_connection(
+                field.selection, f"{type_name}Connection", f"{type_name}Edge", type_name, role
             )
-            roots.append(ItemsRoot(key, field, conn.write, conn.relations, total))
+            assert field.selection is not None
+            total = any(f.name == "totalCount" for f in field.selection.all_fields())
+            roots.append(
+                ConnectionRoot(
+                    key, field, conn.write, conn.relations, bind, total, required=required
+                )
+            )
+        elif field.name == "me":
+            _check_arguments(field, frozenset())
+            user = compile_object(field.selection, "User", role)
+            roots.append(MeRoot(key, field, user.write, user.relations))
+        elif field.name == "inventorySummary":
+            _check_arguments(field, frozenset({"warehouseId"}))
+            summary = compile_object(field.selection, "InventorySummary", role)
+            roots.append(SummaryRoot(key, field, summary.write, summary.relations))
         elif field.name in ("item", "node"):
             _check_arguments(field, frozenset({"id", "sku"}))
             item = compile_object(field.selection, "Item", role)
@@ -177,4 +205,13 @@ def compile_operation(root: Selection, role: Role | None) -> Plan:
     return Plan(tuple(roots))
 
 
-_ITEMS_ARGUMENTS = frozenset({"first", "after", "last", "before", "filter", "orderBy"})
+_PAGE = frozenset({"first", "after", "last", "before"})
+# Connection roots: how each binds its arguments, its node type, the arguments it takes.
+_CONNECTIONS = {
+    "items": (bind_items, "Item", _PAGE | {"filter", "orderBy"}, Role.VIEWER),
+    "categories": (bind_categories, "Category", _PAGE | {"parentId"}, Role.VIEWER),
+    "warehouses": (bind_warehouses, "Warehouse", _PAGE, Role.VIEWER),
+    "movements": (bind_movements, "StockMovement", _PAGE | {"filter"}, Role.VIEWER),
+    "reservations": (bind_reservations, "Reservation", _PAGE | {"status"}, Role.VIEWER),
+    "users": (bind_users, "User", _PAGE, Role.ADMIN),
+}

@@ -126,4 +126,6 @@ async def _run(plan: Plan, context: Context, variables: dict[str, Any]) -> Execu
     if errors and len(plan.roots) > 1:
         # graphql-core runs root fields concurrently: their errors' order is the I/O's.
         raise Fallback("errors in several root fields")
+    if out.unordered and len(errors) > 1:
+        raise Fallback("errors below awaited fields")
     return ExecutionResult(data, errors or None)

@@ -50,10 +50,12 @@ def located(error: CodedError, nodes: Sequence[FieldNode], path: Path) -> GraphQ
 class Output:
     """What one response collects while it is written."""
 
-    __slots__ = ("errors",)
+    __slots__ = ("errors", "unordered")
 
     def __init__(self) -> None:
         self.errors: list[GraphQLError] = []
+        # Errors were raised below a field the resolvers await: their order is the I/O's.
+        self.unordered = False
 
 
 def serializer(named: GraphQLNamedType) -> Callable[[Any], Any] | None:
@@ -125,6 +127,19 @@ def to_one(relationship: str, child: Writer, nullable: bool) -> Writer:
 def to_many(relationship: str, child: Writer) -> Writer:
     def write(record: Record, path: Path, out: Output) -> list[Any]:
         return [child(r, (path, i), out) for i, r in enumerate(record.rel[relationship])]
+
+    return write
+
+
+def deferred(inner: Writer) -> Writer:
+    """A field the resolvers await: errors below it are marked as of unknown order."""
+
+    def write(record: Record, path: Path, out: Output) -> Any:
+        before = len(out.errors)
+        value = inner(record, path, out)
+        if len(out.errors) != before:
+            out.unordered = True
+        return value
 
     return write
 

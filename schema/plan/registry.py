@@ -39,6 +39,8 @@ class Entry:
     role: Role | None = None  # below the root's own check; None: any signed-in viewer
     compute: Callable[[Record], Any] | None = None
     arguments: frozenset[str] = frozenset()  # arguments the plan knows how to honour
+    # The resolver awaits it (a dataloader), so errors below it may come in another order.
+    deferred: bool = False
 
 
 def _levels(record: Record) -> list[Record]:
@@ -102,6 +104,8 @@ REGISTRY: dict[str, dict[str, Entry]] = {
     "Category": {
         "id": Entry(Kind.GLOBAL_ID, "Category"),
         **_columns("name", "description", *_STAMPS),
+        "parent": Entry(Kind.TO_ONE, "parent", deferred=True),
+        "children": Entry(Kind.TO_MANY, "children", deferred=True),
     },
     "Warehouse": {
         "id": Entry(Kind.GLOBAL_ID, "Warehouse"),
@@ -112,9 +116,40 @@ REGISTRY: dict[str, dict[str, Entry]] = {
         **_columns("on_hand", "reserved", "updated_at"),
         "available": Entry(Kind.COMPUTED, compute=lambda r: _AVAILABLE(r.row)),
         "warehouse": Entry(Kind.TO_ONE, "warehouse"),
+        "item": Entry(Kind.TO_ONE, "item", deferred=True),
     },
+    "StockMovement": {
+        "id": Entry(Kind.GLOBAL_ID, "StockMovement"),
+        **_columns(
+            "kind", "delta", "on_hand_after", "reserved_after", "reason", "reference", "created_at"
+        ),
+        "item": Entry(Kind.TO_ONE, "item", deferred=True),
+        "warehouse": Entry(Kind.TO_ONE, "warehouse", deferred=True),
+        "actor": Entry(Kind.TO_ONE, "actor", deferred=True),
+    },
+    "Reservation": {
+        "id": Entry(Kind.GLOBAL_ID, "Reservation"),
+        **_columns("quantity", "status", "reference", "expires_at", "created_at"),
+        "item": Entry(Kind.TO_ONE, "item", deferred=True),
+        "warehouse": Entry(Kind.TO_ONE, "warehouse", deferred=True),
+    },
+    "User": {
+        "id": Entry(Kind.GLOBAL_ID, "User"),
+        **_columns("email", "role", "is_active", "created_at"),
+    },
+    "InventorySummary": _columns("item_count", "total_on_hand", "total_value", "low_stock_count"),
     "ItemConnection": _CONNECTION,
     "ItemEdge": _EDGE,
+    "StockMovementConnection": _CONNECTION,
+    "StockMovementEdge": _EDGE,
+    "ReservationConnection": _CONNECTION,
+    "ReservationEdge": _EDGE,
+    "UserConnection": _CONNECTION,
+    "UserEdge": _EDGE,
+    "CategoryConnection": _CONNECTION,
+    "CategoryEdge": _EDGE,
+    "WarehouseConnection": _CONNECTION,
+    "WarehouseEdge": _EDGE,
     "PageInfo": {
         "hasNextPage": Entry(Kind.PAGE_FLAG, "has_next_page"),
         "hasPreviousPage": Entry(Kind.PAGE_FLAG, "has_previous_page"),
@@ -124,7 +159,21 @@ REGISTRY: dict[str, dict[str, Entry]] = {
 }
 
 # Roots the planner runs (see `schema.plan.roots`); every other root falls back.
-PLANNED_ROOTS = frozenset({"items", "item", "node", "__typename"})
+PLANNED_ROOTS = frozenset(
+    {
+        "items",
+        "item",
+        "node",
+        "categories",
+        "warehouses",
+        "movements",
+        "reservations",
+        "users",
+        "me",
+        "inventorySummary",
+        "__typename",
+    }
+)
 
 # Fields that run through the resolvers, and why (the operation selecting one falls back).
 FALLBACK: dict[str, dict[str, str]] = {
@@ -132,13 +181,19 @@ FALLBACK: dict[str, dict[str, str]] = {
         "image": "image rows are not planned yet",
         "movements": "nested connection not planned yet",
     },
-    "Category": {
-        "parent": "not planned yet",
-        "children": "not planned yet",
-        "items": "nested connection not planned yet",
-    },
+    "Category": {"items": "nested connection not planned yet"},
     "Warehouse": {"stockLevels": "nested connection not planned yet"},
-    "StockLevel": {"item": "not planned yet"},
+    # Reached only through Item.image, which falls back.
+    "Image": dict.fromkeys(
+        ("id", "url", "contentType", "size", "width", "height", "sha256"),
+        "reached only through Item.image",
+    ),
+    "StockLevelConnection": dict.fromkeys(
+        ("edges", "pageInfo", "totalCount"), "reached only through Warehouse.stockLevels"
+    ),
+    "StockLevelEdge": dict.fromkeys(
+        ("cursor", "node"), "reached only through Warehouse.stockLevels"
+    ),
 }
 
 

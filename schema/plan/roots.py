@@ -6,19 +6,32 @@ order, IDs) and raises the same coded errors, located at the root field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from graphql import GraphQLError
 
+from db import categories, items, users, warehouses
 from db.items import ItemFilterSpec, ItemOrderSpec
+from db.models import (
+    Category,
+    Item,
+    Reservation,
+    ReservationStatus,
+    Role,
+    StockMovement,
+    User,
+    Warehouse,
+)
 from db.pagination import PageArgs, PaginationError
 from db.plan import fetch
-from db.plan.tree import Relations
+from db.plan.tree import Record, Relations
+from db.stock import queries
+from db.stock.queries import MovementFilterSpec
 from schema.context import Context
-from schema.errors import CodedError, bad_input, unauthenticated
-from schema.ids import decode_id, from_global_id
+from schema.errors import CodedError, bad_input, forbidden, unauthenticated
+from schema.ids import decode_id, decode_optional, from_global_id
 from schema.plan.output import Fallback, Output, Writer, located
 from schema.selection import SelectedField
 
@@ -57,42 +70,112 @@ class _Root:
     def fail(self, error: CodedError) -> RootError:
         return RootError(located(error, self.field.nodes, (None, self.key)))
 
-    def authorize(self, context: Context) -> None:
-        # Every planned root needs a signed-in viewer (IsViewer); all roles include VIEWER.
+    def authorize(self, context: Context, required: Role = Role.VIEWER) -> None:
+        """The root's permission class (IsViewer unless told), as it raises."""
         if context.user is None:
             raise self.fail(unauthenticated(context.auth_error or "Authentication required"))
+        if not context.user.role.includes(required):
+            raise self.fail(forbidden(f"Requires the {required.value} role"))
+
+
+# What a connection root fetches: the model, its db list function and count function, each
+# with the arguments that follow the session.
+Source = tuple[
+    type[Any], tuple[fetch.ListFn, tuple[Any, ...]], tuple[fetch.CountFn, tuple[Any, ...]]
+]
+Binder = Callable[[dict[str, Any]], Source]
+
+
+def _page_args(args: dict[str, Any]) -> PageArgs:
+    return PageArgs(
+        first=args.get("first"),
+        after=args.get("after"),
+        last=args.get("last"),
+        before=args.get("before"),
+    ).validated()
+
+
+def bind_items(args: dict[str, Any]) -> Source:
+    """``items``' arguments as its resolver reads them, in its order."""
+    from schema.items.queries import ItemFilter, ItemOrder
+
+    page = _page_args(args)
+    raw_filter, raw_order = args.get("filter"), args.get("orderBy")
+    spec = (
+        ItemFilterSpec()
+        if raw_filter is None
+        else ItemFilter(**{_snake(k): v for k, v in raw_filter.items()}).to_spec()
+    )
+    order = (
+        ItemOrderSpec()
+        if raw_order is None
+        else ItemOrder(field=raw_order["field"], direction=raw_order["direction"]).to_spec()
+    )
+    return Item, (items.list_items, (spec, order, page)), (items.count_items, (spec,))
+
+
+def bind_categories(args: dict[str, Any]) -> Source:
+    page = _page_args(args)
+    parent = decode_optional(args.get("parentId"), "Category")
+    return (
+        Category,
+        (categories.list_categories, (parent, page)),
+        (categories.count_categories, (parent,)),
+    )
+
+
+def bind_movements(args: dict[str, Any]) -> Source:
+    from schema.stock.queries import MovementFilter
+
+    page = _page_args(args)
+    raw = args.get("filter")
+    spec = (
+        MovementFilterSpec()
+        if raw is None
+        else MovementFilter(**{_snake(k): v for k, v in raw.items()}).to_spec()
+    )
+    return StockMovement, (queries.list_movements, (spec, page)), (queries.count_movements, (spec,))
+
+
+def bind_reservations(args: dict[str, Any]) -> Source:
+    page = _page_args(args)
+    status = args.get("status")
+    wanted = None if status is None else ReservationStatus(status)
+    return (
+        Reservation,
+        (queries.list_reservations, (wanted, page)),
+        (queries.count_reservations, (wanted,)),
+    )
+
+
+def bind_users(args: dict[str, Any]) -> Source:
+    page = _page_args(args)
+    return User, (users.list_users, (page,)), (users.count_users, ())
+
+
+def bind_warehouses(args: dict[str, Any]) -> Source:
+    page = _page_args(args)
+    return (
+        Warehouse,
+        (warehouses.list_warehouses, (page,)),
+        (warehouses.count_warehouses, ()),
+    )
 
 
 @dataclass(frozen=True, slots=True)
-class ItemsRoot(_Root):
+class ConnectionRoot(_Root):
+    bind: Binder
     total: bool
     nullable: bool = False
+    required: Role = Role.VIEWER
 
     async def run(self, context: Context, variables: Mapping[str, Any], out: Output) -> Any:
-        from schema.items.queries import ItemFilter, ItemOrder
-
-        self.authorize(context)
+        self.authorize(context, self.required)
         args = self.field.arguments_with(variables)
         try:
-            page = PageArgs(
-                first=args.get("first"),
-                after=args.get("after"),
-                last=args.get("last"),
-                before=args.get("before"),
-            ).validated()
-            raw_filter, raw_order = args.get("filter"), args.get("orderBy")
-            spec = (
-                ItemFilterSpec()
-                if raw_filter is None
-                else ItemFilter(**{_snake(k): v for k, v in raw_filter.items()}).to_spec()
-            )
-            order = (
-                ItemOrderSpec()
-                if raw_order is None
-                else ItemOrder(field=raw_order["field"], direction=raw_order["direction"]).to_spec()
-            )
+            model, rows, count = self.bind(args)
             result = await context.reader(
-                fetch.item_page, spec, order, page, total=self.total, relations=self.relations
+                fetch.page, model, rows, count, total=self.total, relations=self.relations
             )
         except PaginationError as exc:
             raise self.fail(bad_input(str(exc))) from None
@@ -139,6 +222,33 @@ class NodeRoot(_Root):
             raise Fallback(f"node of type {type_name}")
         (record,) = await context.reader(fetch.items_by_key, [pk], [], self.relations)
         return None if record is None else self.write(record, (None, self.key), out)
+
+
+@dataclass(frozen=True, slots=True)
+class MeRoot(_Root):
+    nullable: bool = True
+
+    async def run(self, context: Context, variables: Mapping[str, Any], out: Output) -> Any:
+        self.authorize(context)
+        assert context.user is not None
+        (record,) = await context.reader(fetch.users_by_id, [context.user.id], self.relations)
+        return None if record is None else self.write(record, (None, self.key), out)
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryRoot(_Root):
+    nullable: bool = False
+
+    async def run(self, context: Context, variables: Mapping[str, Any], out: Output) -> Any:
+        self.authorize(context)
+        try:
+            pk = decode_optional(
+                self.field.arguments_with(variables).get("warehouseId"), "Warehouse"
+            )
+        except CodedError as exc:
+            raise self.fail(exc) from None
+        row = await context.reader(queries.inventory_summary, pk)
+        return self.write(Record(row), (None, self.key), out)
 
 
 @dataclass(frozen=True, slots=True)
