@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import items, users
 from db.models import Item
 from db.pagination import Page
-from db.plan.tree import Record, Relations
+from db.plan import nested
+from db.plan.tree import PageResult, Record, Relations
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +52,13 @@ def _read_relationship(model: type[Any], name: str) -> tuple[type[Any], _Relatio
 
 def _joinable(model: type[Any], relations: Relations) -> bool:
     """Whether every relationship below is to-one and a leaf: one join then loads them."""
-    return bool(relations.below) and all(
-        not below.below and not _relationship(model, name)[1].many
-        for name, below in relations.below.items()
+    return (
+        bool(relations.below)
+        and not relations.pages
+        and all(
+            not below.below and not below.pages and not _relationship(model, name)[1].many
+            for name, below in relations.below.items()
+        )
     )
 
 
@@ -111,8 +116,12 @@ async def load_relations(
             found = {getattr(child.row, rel.remote): child for child in rows}
             for record in records:
                 record.rel[name] = found.get(getattr(record.row, rel.local))
-        if below.below and rows and not _joinable(target, below):
+        if (below.below or below.pages) and rows and not _joinable(target, below):
             await load_relations(session, target, rows, below)
+    for key, spec in relations.pages.items():
+        target, children = await nested.load_pages(session, records, key, spec)
+        if children and (spec.below.below or spec.below.pages):
+            await load_relations(session, target, children, spec.below)
 
 
 async def _fetch_joined(
@@ -131,14 +140,6 @@ async def _fetch_joined(
             record.rel[child] = None if values[key] is None else Record(child_type._make(values))
         records.append(record)
     return records
-
-
-@dataclass(slots=True)
-class PageResult:
-    """A root page of records, with the total when it was asked for."""
-
-    page: Page[Record]
-    total: int | None
 
 
 ListFn = Callable[..., Awaitable[Page[Any]]]

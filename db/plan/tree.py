@@ -6,22 +6,49 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from db.pagination import Page, PageArgs
+
+
+class NestedPageError(Exception):
+    """A nested connection's page arguments are invalid (a bad cursor, say)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NestedPage:
+    """One page per parent of a nested connection (``db.plan.nested.SOURCES``)."""
+
+    source: str
+    args: PageArgs
+    total: bool
+    below: Relations
+    options: tuple[Any, ...] = ()
+
 
 @dataclass(frozen=True, slots=True)
 class Relations:
-    """The model relationships to load below a row, each with what it needs below it."""
+    """What to load below a row: model relationships by name, each with what it needs
+    below it, and nested connection pages by the key their records will hold them under."""
 
     below: Mapping[str, Relations] = field(default_factory=dict)
+    pages: Mapping[str, NestedPage] = field(default_factory=dict)
 
     def merged(self, other: Relations) -> Relations:
         """Both trees' relationships, merged per name (two aliases of one relation)."""
         names = dict(self.below)
         for name, child in other.below.items():
             names[name] = names[name].merged(child) if name in names else child
-        return Relations(names)
+        return Relations(names, {**self.pages, **other.pages})
 
 
 NOTHING = Relations()
+
+
+@dataclass(slots=True)
+class PageResult:
+    """A page of records, with the total when it was asked for."""
+
+    page: Page[Record]
+    total: int | None
 
 
 @dataclass(slots=True)

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from graphql import GraphQLNonNull
 
 from db.models import Role
-from db.plan.tree import NOTHING, Relations
 from schema.plan import output
 from schema.plan.output import Writer
 from schema.plan.registry import Kind, entry
+from schema.plan.relations import NOTHING, PagePlan, RelationPlan
 from schema.plan.roots import (
     ConnectionRoot,
     ItemRoot,
@@ -47,7 +47,7 @@ class Compiled:
     """A writer for one position and the relationships its records need loaded."""
 
     write: Writer
-    relations: Relations
+    relations: RelationPlan
 
 
 def _check_arguments(field: SelectedField, allowed: frozenset[str]) -> None:
@@ -83,16 +83,26 @@ def compile_object(selection: Selection | None, type_name: str, role: Role | Non
             assert found.compute is not None
             fields.append((key, output.computed(found.compute, serialize)))
             if found.source:
-                relations = relations.merged(Relations({found.source: NOTHING}))
+                relations = relations.merged(RelationPlan({found.source: NOTHING}))
         elif found.kind in (Kind.TO_ONE, Kind.TO_MANY):
             child = compile_object(field.selection, field.named_type.name, role)
-            relations = relations.merged(Relations({found.source: child.relations}))
+            relations = relations.merged(RelationPlan({found.source: child.relations}))
             if found.kind is Kind.TO_ONE:
                 nullable = not isinstance(field.definition.type, GraphQLNonNull)
                 write = output.to_one(found.source, child.write, nullable)
             else:
                 write = output.to_many(found.source, child.write)
             fields.append((key, output.deferred(write) if found.deferred else write))
+        elif found.kind is Kind.CONNECTION:
+            connection = field.named_type.name
+            node = connection.removesuffix("Connection")
+            conn = compile_connection(field.selection, connection, f"{node}Edge", node, role)
+            assert field.selection is not None
+            total = any(f.name == "totalCount" for f in field.selection.all_fields())
+            page_key = f"{found.source}@{id(field)}"  # one per position
+            page = PagePlan(found.source, field, total, conn.relations)
+            relations = relations.merged(RelationPlan(pages={page_key: page}))
+            fields.append((key, output.deferred(output.nested(page_key, conn.write))))
         else:
             raise Unplannable(f"{type_name}.{field.name} outside a connection")
     return Compiled(output.obj(fields), relations)

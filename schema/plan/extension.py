@@ -17,6 +17,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from db.models import Role
+from db.plan.tree import NestedPageError
 from schema.context import Context
 from schema.plan.build import Plan, Unplannable, compile_operation
 from schema.plan.cache import PlanCache
@@ -83,6 +84,10 @@ class PlannedReads(SchemaExtension):
             result = await _run(plan, context, variables.coerced)
         except Fallback as exc:
             self.record(FALLBACK, exc.reason)
+            return None
+        except NestedPageError:
+            # A bad cursor on a nested connection: every parent raises it, in I/O order.
+            self.record(FALLBACK, "nested page arguments")
             return None
         except Exception as exc:
             log.exception("planned read failed; running the resolvers instead")

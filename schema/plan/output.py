@@ -15,8 +15,7 @@ from typing import Any, TypeAlias
 from graphql import FieldNode, GraphQLEnumType, GraphQLError, GraphQLNamedType
 
 from db.pagination import encode_cursor
-from db.plan.fetch import PageResult
-from db.plan.tree import Record
+from db.plan.tree import PageResult, Record
 from schema.errors import CodedError
 from schema.ids import to_global_id
 
@@ -129,6 +128,11 @@ def to_many(relationship: str, child: Writer) -> Writer:
         return [child(r, (path, i), out) for i, r in enumerate(record.rel[relationship])]
 
     return write
+
+
+def nested(key: str, connection: Writer) -> Writer:
+    """A nested connection: its page was fetched for all parents under ``key``."""
+    return lambda record, path, out: connection(record.rel[key], path, out)
 
 
 def deferred(inner: Writer) -> Writer:

@@ -30,6 +30,7 @@ class Kind(Enum):
     CURSOR = "cursor"  # an edge's cursor, from the row's sort-key values
     EDGE_NODE = "edge_node"  # an edge's node
     PAGE_FLAG = "page_flag"  # a PageInfo field, from the page
+    CONNECTION = "connection"  # a nested connection (`db.plan.nested.SOURCES`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,12 @@ REGISTRY: dict[str, dict[str, Entry]] = {
         ),
         "unitCost": Entry(Kind.COLUMN, "unit_cost", role=Role.MANAGER),
         "category": Entry(Kind.TO_ONE, "category"),
+        "movements": Entry(
+            Kind.CONNECTION,
+            "item_movements",
+            arguments=frozenset({"first", "after"}),
+            deferred=True,
+        ),
         "stockLevels": Entry(Kind.TO_MANY, "stock_levels"),
         "totalOnHand": Entry(Kind.COMPUTED, "stock_levels", compute=_on_hand),
         "totalAvailable": Entry(Kind.COMPUTED, "stock_levels", compute=_available),
@@ -106,10 +113,22 @@ REGISTRY: dict[str, dict[str, Entry]] = {
         **_columns("name", "description", *_STAMPS),
         "parent": Entry(Kind.TO_ONE, "parent", deferred=True),
         "children": Entry(Kind.TO_MANY, "children", deferred=True),
+        "items": Entry(
+            Kind.CONNECTION,
+            "category_items",
+            arguments=frozenset({"first", "after"}),
+            deferred=True,
+        ),
     },
     "Warehouse": {
         "id": Entry(Kind.GLOBAL_ID, "Warehouse"),
         **_columns("code", "name", "address", *_STAMPS),
+        "stockLevels": Entry(
+            Kind.CONNECTION,
+            "warehouse_levels",
+            arguments=frozenset({"first", "after", "lowStockOnly"}),
+            deferred=True,
+        ),
     },
     "StockLevel": {
         "id": Entry(Kind.GLOBAL_ID, "StockLevel"),
@@ -144,6 +163,8 @@ REGISTRY: dict[str, dict[str, Entry]] = {
     "StockMovementEdge": _EDGE,
     "ReservationConnection": _CONNECTION,
     "ReservationEdge": _EDGE,
+    "StockLevelConnection": _CONNECTION,
+    "StockLevelEdge": _EDGE,
     "UserConnection": _CONNECTION,
     "UserEdge": _EDGE,
     "CategoryConnection": _CONNECTION,
@@ -179,20 +200,11 @@ PLANNED_ROOTS = frozenset(
 FALLBACK: dict[str, dict[str, str]] = {
     "Item": {
         "image": "image rows are not planned yet",
-        "movements": "nested connection not planned yet",
     },
-    "Category": {"items": "nested connection not planned yet"},
-    "Warehouse": {"stockLevels": "nested connection not planned yet"},
     # Reached only through Item.image, which falls back.
     "Image": dict.fromkeys(
         ("id", "url", "contentType", "size", "width", "height", "sha256"),
         "reached only through Item.image",
-    ),
-    "StockLevelConnection": dict.fromkeys(
-        ("edges", "pageInfo", "totalCount"), "reached only through Warehouse.stockLevels"
-    ),
-    "StockLevelEdge": dict.fromkeys(
-        ("cursor", "node"), "reached only through Warehouse.stockLevels"
     ),
 }
 

@@ -26,13 +26,14 @@ from db.models import (
 )
 from db.pagination import PageArgs, PaginationError
 from db.plan import fetch
-from db.plan.tree import Record, Relations
+from db.plan.tree import Record
 from db.stock import queries
 from db.stock.queries import MovementFilterSpec
 from schema.context import Context
 from schema.errors import CodedError, bad_input, forbidden, unauthenticated
 from schema.ids import decode_id, decode_optional, from_global_id
 from schema.plan.output import Fallback, Output, Writer, located
+from schema.plan.relations import RelationPlan
 from schema.selection import SelectedField
 
 
@@ -65,7 +66,7 @@ class _Root:
     key: str
     field: SelectedField
     write: Writer
-    relations: Relations
+    relations: RelationPlan
 
     def fail(self, error: CodedError) -> RootError:
         return RootError(located(error, self.field.nodes, (None, self.key)))
@@ -175,7 +176,12 @@ class ConnectionRoot(_Root):
         try:
             model, rows, count = self.bind(args)
             result = await context.reader(
-                fetch.page, model, rows, count, total=self.total, relations=self.relations
+                fetch.page,
+                model,
+                rows,
+                count,
+                total=self.total,
+                relations=self.relations.bind(variables),
             )
         except PaginationError as exc:
             raise self.fail(bad_input(str(exc))) from None
@@ -199,7 +205,9 @@ class ItemRoot(_Root):
         except CodedError as exc:
             raise self.fail(exc) from None
         skus = [] if sku is None else [sku]
-        (record,) = await context.reader(fetch.items_by_key, ids, skus, self.relations)
+        (record,) = await context.reader(
+            fetch.items_by_key, ids, skus, self.relations.bind(variables)
+        )
         return None if record is None else self.write(record, (None, self.key), out)
 
 
@@ -220,7 +228,9 @@ class NodeRoot(_Root):
             raise self.fail(bad_input(f"ID {id_!r} names no known type"))
         if type_name != "Item":
             raise Fallback(f"node of type {type_name}")
-        (record,) = await context.reader(fetch.items_by_key, [pk], [], self.relations)
+        (record,) = await context.reader(
+            fetch.items_by_key, [pk], [], self.relations.bind(variables)
+        )
         return None if record is None else self.write(record, (None, self.key), out)
 
 
@@ -231,7 +241,9 @@ class MeRoot(_Root):
     async def run(self, context: Context, variables: Mapping[str, Any], out: Output) -> Any:
         self.authorize(context)
         assert context.user is not None
-        (record,) = await context.reader(fetch.users_by_id, [context.user.id], self.relations)
+        (record,) = await context.reader(
+            fetch.users_by_id, [context.user.id], self.relations.bind(variables)
+        )
         return None if record is None else self.write(record, (None, self.key), out)
 
 
