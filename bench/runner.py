@@ -21,7 +21,7 @@ from bench.database import FULL, QUICK, Dataset, prepare
 from bench.peers import postgraphile
 from bench.servers import Server, floor, naive, postgraphile_server, stockroom
 from schema.ids import to_global_id
-from tests.queries import LOGIN, W1, W2, W3
+from tests.queries import LOGIN, W1, W2, W3, W5
 
 # Statements that only bracket a transaction are not counted as SQL per request.
 SQL_COUNT = r"""
@@ -79,6 +79,14 @@ class Case:
     # W3 on Stockroom: adjustments verified against the ledger, and how many did not add up.
     verified: int = 0
     lost: int | None = None
+    # Stockroom reads: operations the planner answered, and those left to the resolvers.
+    planned: float = 0.0
+    fallback: float = 0.0
+
+    @property
+    def planned_share(self) -> float | None:
+        done = self.planned + self.fallback
+        return self.planned / done if done else None
 
     @property
     def url(self) -> str:
@@ -87,6 +95,18 @@ class Case:
 
     def median(self, attribute: str) -> float:
         return statistics.median(getattr(r, attribute) for r in self.results)
+
+
+def planner_counts(server: Server) -> tuple[float, float]:
+    """(planned, fallback) operations so far, from the server's /metrics."""
+    text = httpx.get(server.url + "/metrics", timeout=10).text
+    counts = {"planned": 0.0, "fallback": 0.0}
+    for line in text.splitlines():
+        if line.startswith("stockroom_planner_operations_total{"):
+            labels, value = line.rsplit(" ", 1)
+            outcome = labels.split('outcome="', 1)[1].split('"', 1)[0]
+            counts[outcome] = counts.get(outcome, 0.0) + float(value)
+    return counts["planned"], counts["fallback"]
 
 
 def _body(query: str, variables: dict[str, Any]) -> str:
@@ -196,8 +216,14 @@ def build_cases(
         add(workload, "Stockroom", "stockroom", bodies=w1, headers=auth, check=edges)
         # The same request from a browser, which always offers gzip: what compressing the
         # response costs in req/s (W1's 37 KB list is the usual frontend page).
-        add(workload, "Stockroom, gzip", "stockroom", bodies=w1,
-            headers={**auth, "Accept-Encoding": "gzip"}, check=edges)
+        add(
+            workload,
+            "Stockroom, gzip",
+            "stockroom",
+            bodies=w1,
+            headers={**auth, "Accept-Encoding": "gzip"},
+            check=edges,
+        )
 
     workload = "W2 item(id)"
     add(
@@ -225,6 +251,17 @@ def build_cases(
         headers=auth,
         check=_has("data", "item", "sku"),
     )
+
+    workload = "W5 nested connections"
+    w5_check = _has("data", "categories", "edges")
+    add(
+        workload,
+        "PostGraphile 5",
+        "postgraphile",
+        bodies=[_body(postgraphile.W5, {})],
+        check=_has("data", "allCategories", "edges"),
+    )
+    add(workload, "Stockroom", "stockroom", bodies=[_body(W5, {})], headers=auth, check=w5_check)
 
     workload = "W3 adjustStock"
     add(
@@ -418,6 +455,10 @@ def run(options: Options) -> str:
                 ledger = case.workload.startswith("W3") and case.peer == "Stockroom"
                 if ledger:
                     before, last = asyncio.run(_ledger_snapshot(dataset.dsn, hot_ids))
+                ours = case.peer.startswith("Stockroom") and case.server is not None
+                if ours:
+                    assert case.server is not None
+                    planned, fallback = planner_counts(case.server)
                 result = load.run(
                     case.url,
                     case.bodies,
@@ -426,6 +467,11 @@ def run(options: Options) -> str:
                     headers=case.headers,
                 )
                 case.results.append(result)
+                if ours:
+                    assert case.server is not None
+                    planned_after, fallback_after = planner_counts(case.server)
+                    case.planned += planned_after - planned
+                    case.fallback += fallback_after - fallback
                 settle(dataset.dsn)
                 case.rss_mib = max(case.rss_mib, case.server.rss_mib() if case.server else 0)
                 if ledger:

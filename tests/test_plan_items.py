@@ -147,10 +147,29 @@ async def test_anonymous_gets_unauthenticated(both: Paths) -> None:
 async def test_unplanned_documents_fall_back_and_are_counted(both: Paths) -> None:
     # given documents the planner does not cover, when they run, then the resolvers answer
     for query, reason in (
-        ("{ items(first: 2) { edges { node { image { url } } } } }", "Item.image"),
         ("{ __schema { queryType { name } } }", "introspection"),
+        ("{ __type(name: \"Item\") { name } }", "introspection"),
     ):
         before = both.count("fallback", reason)
         planned, resolvers = await both.both(query, None, "viewer")
         assert planned == resolvers
         assert both.count("fallback", reason) == before + 1
+
+
+LEVELS_IN = """query($w: ID) { items(first: 20) { edges { node { sku totalOnHand
+  stockLevels(warehouseId: $w) { onHand warehouse { code } }
+  image { id url contentType size width height sha256 } } } } }"""
+
+
+async def test_levels_of_one_warehouse_and_images(both: Paths) -> None:
+    # given each warehouse's ID, then the levels narrowed to it agree on both paths
+    warehouses = await both.same("{ warehouses { edges { node { id } } } }")
+    for edge in warehouses["data"]["warehouses"]["edges"]:
+        await both.same(LEVELS_IN, {"w": edge["node"]["id"]})
+    await both.same(LEVELS_IN, {"w": None})
+    # and an ID that is not a warehouse's is left to the resolvers, counted
+    for bad in ("bad", "SXRlbTox"):
+        before = both.count("fallback", "bad warehouseId")
+        planned, resolvers = await both.both(LEVELS_IN, {"w": bad}, "viewer")
+        assert planned == resolvers
+        assert both.count("fallback", "bad warehouseId") == before + 1

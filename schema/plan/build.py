@@ -90,6 +90,16 @@ def compile_object(selection: Selection | None, type_name: str, role: Role | Non
             if found.kind is Kind.TO_ONE:
                 nullable = not isinstance(field.definition.type, GraphQLNonNull)
                 write = output.to_one(found.source, child.write, nullable)
+            elif found.only is not None:
+                only = found.only
+                write = output.to_many_only(
+                    found.source,
+                    child.write,
+                    field,
+                    only.argument,
+                    only.type_name,
+                    only.attribute,
+                )
             else:
                 write = output.to_many(found.source, child.write)
             fields.append((key, output.deferred(write) if found.deferred else write))

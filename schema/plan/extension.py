@@ -113,7 +113,7 @@ class PlannedReads(SchemaExtension):
 
 
 async def _run(plan: Plan, context: Context, variables: dict[str, Any]) -> ExecutionResult:
-    out = Output()
+    out = Output(variables)
     data: dict[str, Any] | None = {}
     errors: list[GraphQLError] = []
     for root in plan.roots:

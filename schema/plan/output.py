@@ -8,7 +8,7 @@ linked pairs ``(parent, key)`` and flattened only when an error needs one.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import methodcaller
 from typing import Any, TypeAlias
 
@@ -17,7 +17,8 @@ from graphql import FieldNode, GraphQLEnumType, GraphQLError, GraphQLNamedType
 from db.pagination import encode_cursor
 from db.plan.tree import PageResult, Record
 from schema.errors import CodedError
-from schema.ids import to_global_id
+from schema.ids import from_global_id, to_global_id
+from schema.selection import SelectedField
 
 Path: TypeAlias = tuple[Any, str | int] | None
 Writer: TypeAlias = Callable[[Any, Path, "Output"], Any]
@@ -49,9 +50,12 @@ def located(error: CodedError, nodes: Sequence[FieldNode], path: Path) -> GraphQ
 class Output:
     """What one response collects while it is written."""
 
-    __slots__ = ("errors", "unordered")
+    __slots__ = ("errors", "memo", "unordered", "variables")
 
-    def __init__(self) -> None:
+    def __init__(self, variables: Mapping[str, Any]) -> None:
+        self.variables = variables
+        # Per-request values that writers compute once (an argument decoded, say).
+        self.memo: dict[int, Any] = {}
         self.errors: list[GraphQLError] = []
         # Errors were raised below a field the resolvers await: their order is the I/O's.
         self.unordered = False
@@ -119,6 +123,44 @@ def to_one(relationship: str, child: Writer, nullable: bool) -> Writer:
                 raise Fallback(f"missing {relationship} row")
             return None
         return child(related, path, out)
+
+    return write
+
+
+def to_many_only(
+    relationship: str,
+    child: Writer,
+    field: SelectedField,
+    argument: str,
+    type_name: str,
+    attribute: str,
+) -> Writer:
+    """A to-many field narrowed by an ID argument, e.g. ``stockLevels(warehouseId:)``."""
+    memo_key = id(field)
+
+    def wanted(out: Output) -> int | None:
+        if memo_key in out.memo:
+            found: int | None = out.memo[memo_key]
+            return found
+        raw = field.arguments_with(out.variables).get(argument)
+        pk = None
+        if raw is not None:
+            try:
+                named, pk = from_global_id(raw)
+            except ValueError:
+                named = ""
+            if named != type_name:
+                # The resolver raises for every parent: the errors' bubbling is its own.
+                raise Fallback(f"bad {argument}")
+        out.memo[memo_key] = pk
+        return pk
+
+    def write(record: Record, path: Path, out: Output) -> list[Any]:
+        pk = wanted(out)
+        rows = record.rel[relationship]
+        if pk is not None:
+            rows = [r for r in rows if getattr(r.row, attribute) == pk]
+        return [child(r, (path, i), out) for i, r in enumerate(rows)]
 
     return write
 

@@ -16,6 +16,7 @@ from db.models import Role
 from db.models import StockLevel as StockLevelRow
 from db.plan.tree import Record
 from db.stock.expressions import is_low
+from schema.ids import to_global_id
 
 
 class Kind(Enum):
@@ -42,6 +43,7 @@ class Entry:
     arguments: frozenset[str] = frozenset()  # arguments the plan knows how to honour
     # The resolver awaits it (a dataloader), so errors below it may come in another order.
     deferred: bool = False
+    only: Only | None = None
 
 
 def _levels(record: Record) -> list[Record]:
@@ -62,6 +64,23 @@ def _available(record: Record) -> int:
 
 def _low(record: Record) -> bool:
     return bool(is_low(_available(record), record.row.reorder_point))
+
+
+def _image_url(record: Record) -> str:
+    return f"/uploads/{to_global_id('Image', record.row.id)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Only:
+    """A to-many field's argument keeping the related rows whose ``attribute`` is the
+    primary key of the ``type_name`` ID it names (``stockLevels(warehouseId:)``)."""
+
+    argument: str
+    type_name: str
+    attribute: str
+
+
+_WAREHOUSE = Only("warehouseId", "Warehouse", "warehouse_id")
 
 
 def _columns(*names: str) -> dict[str, Entry]:
@@ -97,13 +116,16 @@ REGISTRY: dict[str, dict[str, Entry]] = {
         ),
         "unitCost": Entry(Kind.COLUMN, "unit_cost", role=Role.MANAGER),
         "category": Entry(Kind.TO_ONE, "category"),
+        "image": Entry(Kind.TO_ONE, "image", deferred=True),
         "movements": Entry(
             Kind.CONNECTION,
             "item_movements",
             arguments=frozenset({"first", "after"}),
             deferred=True,
         ),
-        "stockLevels": Entry(Kind.TO_MANY, "stock_levels"),
+        "stockLevels": Entry(
+            Kind.TO_MANY, "stock_levels", arguments=frozenset({"warehouseId"}), only=_WAREHOUSE
+        ),
         "totalOnHand": Entry(Kind.COMPUTED, "stock_levels", compute=_on_hand),
         "totalAvailable": Entry(Kind.COMPUTED, "stock_levels", compute=_available),
         "lowStock": Entry(Kind.COMPUTED, "stock_levels", compute=_low),
@@ -156,6 +178,11 @@ REGISTRY: dict[str, dict[str, Entry]] = {
         "id": Entry(Kind.GLOBAL_ID, "User"),
         **_columns("email", "role", "is_active", "created_at"),
     },
+    "Image": {
+        "id": Entry(Kind.GLOBAL_ID, "Image"),
+        "url": Entry(Kind.COMPUTED, compute=_image_url),
+        **_columns("content_type", "size", "width", "height", "sha256"),
+    },
     "InventorySummary": _columns("item_count", "total_on_hand", "total_value", "low_stock_count"),
     "ItemConnection": _CONNECTION,
     "ItemEdge": _EDGE,
@@ -197,16 +224,7 @@ PLANNED_ROOTS = frozenset(
 )
 
 # Fields that run through the resolvers, and why (the operation selecting one falls back).
-FALLBACK: dict[str, dict[str, str]] = {
-    "Item": {
-        "image": "image rows are not planned yet",
-    },
-    # Reached only through Item.image, which falls back.
-    "Image": dict.fromkeys(
-        ("id", "url", "contentType", "size", "width", "height", "sha256"),
-        "reached only through Item.image",
-    ),
-}
+FALLBACK: dict[str, dict[str, str]] = {}
 
 
 def entry(type_name: str, field_name: str) -> Entry | None:
