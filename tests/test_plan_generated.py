@@ -77,3 +77,27 @@ async def test_generated_queries_agree_byte_for_byte(both: Paths, data: st.DataO
             if count > fallbacks_before.get(reason, 0)
         }
         assert grown <= RUN_TIME_REASONS, (query, grown)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+async def test_generated_multi_root_queries_agree(both: Paths, data: st.DataObject) -> None:
+    # given a generated query over several roots, then both paths agree byte for byte
+    query = data.draw(
+        graphql_queries(SCHEMA, fields=ROOTS, custom_scalars=SCALARS, allow_x00=False)
+    )
+    role = data.draw(st.sampled_from([*ROLES, None]))
+    planned_before, fallbacks_before = both.count("planned"), both.fallbacks()
+    planned, resolvers = await both.both(str(query), None, role)
+    assert planned == resolvers, (query, role, planned[:2000], resolvers[:2000])
+    if both.count("planned") == planned_before:
+        grown = {
+            reason
+            for reason, count in both.fallbacks().items()
+            if count > fallbacks_before.get(reason, 0)
+        }
+        assert grown <= RUN_TIME_REASONS, (query, grown)

@@ -148,7 +148,7 @@ async def test_unplanned_documents_fall_back_and_are_counted(both: Paths) -> Non
     # given documents the planner does not cover, when they run, then the resolvers answer
     for query, reason in (
         ("{ __schema { queryType { name } } }", "introspection"),
-        ("{ __type(name: \"Item\") { name } }", "introspection"),
+        ('{ __type(name: "Item") { name } }', "introspection"),
     ):
         before = both.count("fallback", reason)
         planned, resolvers = await both.both(query, None, "viewer")
@@ -173,3 +173,32 @@ async def test_levels_of_one_warehouse_and_images(both: Paths) -> None:
         planned, resolvers = await both.both(LEVELS_IN, {"w": bad}, "viewer")
         assert planned == resolvers
         assert both.count("fallback", "bad warehouseId") == before + 1
+
+
+async def test_w1_statement_shape_is_constant(both: Paths) -> None:
+    # given W1 at two page sizes, when planned, then the same three statements run: the
+    # page, the categories, the levels joined with their warehouses (plus the viewer's row)
+    from sqlalchemy import event
+
+    engine = both.app.state.stockroom.engine
+    shapes: dict[int, list[str]] = {}
+    statements: list[str] = []
+
+    def record(_c: object, _cur: object, statement: str, *_a: object) -> None:
+        skipped = ("FROM users", "FROM reservations", "BEGIN")
+        if not any(word in statement for word in skipped):
+            statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        for first in (10, 100):
+            statements.clear()
+            await both.same(W1, {"first": first})
+            shapes[first] = list(statements)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    assert len(shapes[10]) == len(shapes[100]) == 3, shapes
+    page, categories, levels = shapes[100]
+    assert "FROM items" in page and "LIMIT" in page
+    assert "FROM categories" in categories
+    assert "FROM stock_levels LEFT OUTER JOIN warehouses" in levels
