@@ -8,6 +8,7 @@ byte for byte is left to the resolvers, and each outcome is reported by reason.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -91,7 +92,10 @@ class PlannedReads(SchemaExtension):
             return None
         except Exception as exc:
             log.exception("planned read failed; running the resolvers instead")
-            await context.reader.reset()
+            # The resolvers start on a clean session; if even that fails (the database is
+            # down, say), they report it as they always do.
+            with contextlib.suppress(Exception):
+                await context.reader.reset()
             self.record(FALLBACK, f"error: {type(exc).__name__}")
             return None
         self.record(PLANNED, "")
