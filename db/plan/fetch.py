@@ -24,71 +24,91 @@ from db.plan.tree import PageResult, Record, Relations
 
 @dataclass(frozen=True, slots=True)
 class _Relationship:
-    statement: Select[Any]
+    target: type[Any]
     local: str  # the parent's attribute holding the key
     remote: str  # the target row's attribute it matches
     many: bool
+    order_by: tuple[Any, ...]
 
 
-_RELATIONSHIPS: dict[tuple[type[Any], str], tuple[type[Any], _Relationship]] = {}
+_RELATIONSHIPS: dict[tuple[type[Any], str], _Relationship] = {}
 
 
-def _relationship(model: type[Any], name: str) -> tuple[type[Any], _Relationship]:
+def _relationship(model: type[Any], name: str) -> _Relationship:
     found = _RELATIONSHIPS.get((model, name))
     if found is None:
-        found = _RELATIONSHIPS[model, name] = _read_relationship(model, name)
+        prop = inspect(model).relationships[name]
+        ((local, remote),) = prop.local_remote_pairs
+        order = tuple(prop.order_by) if prop.order_by else ()
+        found = _Relationship(prop.mapper.class_, local.key, remote.key, prop.uselist, order)
+        _RELATIONSHIPS[model, name] = found
     return found
 
 
-def _read_relationship(model: type[Any], name: str) -> tuple[type[Any], _Relationship]:
-    prop = inspect(model).relationships[name]
-    target = prop.mapper.class_
-    ((local, remote),) = prop.local_remote_pairs
-    stmt = select(target.__table__).where(remote.in_(bindparam("keys", expanding=True)))
-    if prop.order_by:
-        stmt = stmt.order_by(*prop.order_by)
-    return target, _Relationship(stmt, local.key, remote.key, prop.uselist)
+def _columns(rel: _Relationship, relations: Relations) -> list[str]:
+    """The target's columns a fetch reads: those asked for, its key, the keys it joins on."""
+    wanted = set(relations.columns) | {"id", rel.remote}
+    wanted.update(_relationship(rel.target, child).local for child in relations.below)
+    table = rel.target.__table__
+    return [column.key for column in table.columns if column.key in wanted]
 
 
-def _joinable(model: type[Any], relations: Relations) -> bool:
+def _joinable(rel: _Relationship, relations: Relations) -> bool:
     """Whether every relationship below is to-one and a leaf: one join then loads them."""
     return (
         bool(relations.below)
         and not relations.pages
         and all(
-            not below.below and not below.pages and not _relationship(model, name)[1].many
+            not below.below and not below.pages and not _relationship(rel.target, name).many
             for name, below in relations.below.items()
         )
     )
 
 
-_JOINED: dict[tuple[Any, ...], tuple[Select[Any], list[tuple[str, Any, int, int]]]] = {}
+# A statement per shape, and how to cut its rows: (relationship, row type, width, key index).
+_Part = tuple[str, Any, int, int]
+_STATEMENTS: dict[tuple[Any, ...], tuple[Select[Any], list[_Part]]] = {}
 
 
-def _joined(model: type[Any], name: str, relations: Relations) -> tuple[Select[Any], Any]:
-    """``name``'s statement with its to-one children joined: rows split per table after."""
-    shape = (model, name, tuple(relations.below))
-    found = _JOINED.get(shape)
+def _shape(relations: Relations) -> tuple[Any, ...]:
+    return (
+        relations.columns,
+        tuple((name, _shape(child)) for name, child in relations.below.items()),
+    )
+
+
+def _statement(
+    model: type[Any], name: str, relations: Relations, joined: bool
+) -> tuple[Select[Any], list[_Part]]:
+    """``name``'s rows for a set of keys, reading only the columns needed; with ``joined``,
+    its to-one leaves come in the same statement (rows are cut per table after)."""
+    shape = (model, name, joined, _shape(relations))
+    found = _STATEMENTS.get(shape)
     if found is None:
-        target, rel = _relationship(model, name)
-        table = target.__table__
-        stmt = rel.statement.add_columns()
-        parts: list[tuple[str, Any, int, int]] = [("", _row_type(table), len(table.columns), 0)]
-        for child in relations.below:
-            child_target, child_rel = _relationship(target, child)
-            child_table = child_target.__table__.alias(f"_{child}")
-            stmt = stmt.add_columns(*child_table.columns).outerjoin(
-                child_table,
-                child_table.c[child_rel.remote] == table.c[child_rel.local],
+        rel = _relationship(model, name)
+        table = rel.target.__table__
+        own = _columns(rel, relations)
+        stmt = select(*(table.c[c] for c in own)).where(
+            table.c[rel.remote].in_(bindparam("keys", expanding=True))
+        )
+        if rel.order_by:
+            stmt = stmt.order_by(*rel.order_by)
+        parts: list[_Part] = [("", _row_type(table.name, own), len(own), 0)]
+        for child in relations.below if joined else ():
+            child_rel = _relationship(rel.target, child)
+            child_table = child_rel.target.__table__.alias(f"_{child}")
+            names = _columns(child_rel, relations.below[child])
+            stmt = stmt.add_columns(*(child_table.c[c] for c in names)).outerjoin(
+                child_table, child_table.c[child_rel.remote] == table.c[child_rel.local]
             )
-            key = list(child_table.columns.keys()).index(child_rel.remote)
-            parts.append((child, _row_type(child_table), len(child_table.columns), key))
-        found = _JOINED[shape] = (stmt, parts)
+            row_type = _row_type(child_rel.target.__table__.name, names)
+            parts.append((child, row_type, len(names), names.index(child_rel.remote)))
+        found = _STATEMENTS[shape] = (stmt, parts)
     return found
 
 
-def _row_type(table: Any) -> Any:
-    return namedtuple(f"{table.name}_row", [c.key for c in table.columns])
+def _row_type(table: str, names: list[str]) -> Any:
+    return namedtuple(f"{table}_row", names)
 
 
 async def load_relations(
@@ -96,16 +116,13 @@ async def load_relations(
 ) -> None:
     """Fill ``record.rel`` for every relationship in ``relations``, level by level."""
     for name, below in relations.below.items():
-        target, rel = _relationship(model, name)
+        rel = _relationship(model, name)
         keys = {getattr(r.row, rel.local) for r in records}
         keys.discard(None)
+        joined = _joinable(rel, below)
         rows: list[Record] = []
         if keys:
-            if _joinable(target, below):
-                rows = await _fetch_joined(session, model, name, below, keys)
-            else:
-                result = await session.execute(rel.statement, {"keys": list(keys)})
-                rows = [Record(row) for row in result]
+            rows = await _fetch(session, model, name, below, joined, keys)
         if rel.many:
             groups: dict[Any, list[Record]] = {}
             for child in rows:
@@ -116,21 +133,29 @@ async def load_relations(
             found = {getattr(child.row, rel.remote): child for child in rows}
             for record in records:
                 record.rel[name] = found.get(getattr(record.row, rel.local))
-        if (below.below or below.pages) and rows and not _joinable(target, below):
-            await load_relations(session, target, rows, below)
+        if (below.below or below.pages) and rows and not joined:
+            await load_relations(session, rel.target, rows, below)
     for key, spec in relations.pages.items():
         target, children = await nested.load_pages(session, records, key, spec)
         if children and (spec.below.below or spec.below.pages):
             await load_relations(session, target, children, spec.below)
 
 
-async def _fetch_joined(
-    session: AsyncSession, model: type[Any], name: str, below: Relations, keys: set[Any]
+async def _fetch(
+    session: AsyncSession,
+    model: type[Any],
+    name: str,
+    below: Relations,
+    joined: bool,
+    keys: set[Any],
 ) -> list[Record]:
-    stmt, parts = _joined(model, name, below)
+    stmt, parts = _statement(model, name, below, joined)
     (_, own_type, own_width, _), children = parts[0], parts[1:]
+    result = await session.execute(stmt, {"keys": list(keys)})
+    if not children:
+        return [Record(own_type._make(row)) for row in result]
     records = []
-    for row in await session.execute(stmt, {"keys": list(keys)}):
+    for row in result:
         record = Record(own_type._make(row[:own_width]))
         start = own_width
         for child, child_type, width, key in children:

@@ -31,13 +31,8 @@ class Relations:
 
     below: Mapping[str, Relations] = field(default_factory=dict)
     pages: Mapping[str, NestedPage] = field(default_factory=dict)
-
-    def merged(self, other: Relations) -> Relations:
-        """Both trees' relationships, merged per name (two aliases of one relation)."""
-        names = dict(self.below)
-        for name, child in other.below.items():
-            names[name] = names[name].merged(child) if name in names else child
-        return Relations(names, {**self.pages, **other.pages})
+    # Columns the rows of this relationship must carry (keys are added by the fetch).
+    columns: frozenset[str] = frozenset()
 
 
 NOTHING = Relations()

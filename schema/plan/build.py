@@ -44,10 +44,12 @@ class Unplannable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Compiled:
-    """A writer for one position and the relationships its records need loaded."""
+    """A writer for one position, the relationships its records need loaded, and the
+    columns its own rows must carry."""
 
     write: Writer
     relations: RelationPlan
+    columns: frozenset[str] = frozenset()
 
 
 def _check_arguments(field: SelectedField, allowed: frozenset[str]) -> None:
@@ -62,6 +64,7 @@ def compile_object(selection: Selection | None, type_name: str, role: Role | Non
     assert selection is not None
     fields: list[tuple[str, Writer]] = []
     relations = NOTHING
+    columns: set[str] = set()
     for key, field in selection.fields_for(type_name).items():
         if field.name == "__typename":
             fields.append((key, output.constant(type_name)))
@@ -75,18 +78,26 @@ def compile_object(selection: Selection | None, type_name: str, role: Role | Non
             fields.append((key, output.forbidden(field.nodes, message)))
             continue
         serialize = output.serializer(field.named_type)
+        columns.update(found.needs)
         if found.kind is Kind.COLUMN:
+            columns.add(found.source)
             fields.append((key, output.column(found.source, serialize)))
         elif found.kind is Kind.GLOBAL_ID:
+            columns.add("id")
             fields.append((key, output.global_id(found.source)))
         elif found.kind is Kind.COMPUTED:
             assert found.compute is not None
             fields.append((key, output.computed(found.compute, serialize)))
             if found.source:
-                relations = relations.merged(RelationPlan({found.source: NOTHING}))
+                reads = RelationPlan(columns=frozenset(found.below))
+                relations = relations.merged(RelationPlan({found.source: reads}))
         elif found.kind in (Kind.TO_ONE, Kind.TO_MANY):
             child = compile_object(field.selection, field.named_type.name, role)
-            relations = relations.merged(RelationPlan({found.source: child.relations}))
+            child_columns = child.columns
+            if found.only is not None:
+                child_columns |= {found.only.attribute}
+            loaded = child.relations.reading(child_columns)
+            relations = relations.merged(RelationPlan({found.source: loaded}))
             if found.kind is Kind.TO_ONE:
                 nullable = not isinstance(field.definition.type, GraphQLNonNull)
                 write = output.to_one(found.source, child.write, nullable)
@@ -115,7 +126,7 @@ def compile_object(selection: Selection | None, type_name: str, role: Role | Non
             fields.append((key, output.deferred(output.nested(page_key, conn.write))))
         else:
             raise Unplannable(f"{type_name}.{field.name} outside a connection")
-    return Compiled(output.obj(fields), relations)
+    return Compiled(output.obj(fields), relations, frozenset(columns))
 
 
 def compile_connection(

@@ -44,6 +44,8 @@ class Entry:
     # The resolver awaits it (a dataloader), so errors below it may come in another order.
     deferred: bool = False
     only: Only | None = None
+    needs: tuple[str, ...] = ()  # columns of its own row a computed value reads
+    below: tuple[str, ...] = ()  # columns of the `source` relationship's rows it reads
 
 
 def _levels(record: Record) -> list[Record]:
@@ -52,6 +54,7 @@ def _levels(record: Record) -> list[Record]:
 
 
 _AVAILABLE = StockLevelRow.available.fget  # the one definition, applied to plain rows
+_STOCK = ("on_hand", "reserved")  # what `available` reads
 
 
 def _on_hand(record: Record) -> int:
@@ -126,9 +129,11 @@ REGISTRY: dict[str, dict[str, Entry]] = {
         "stockLevels": Entry(
             Kind.TO_MANY, "stock_levels", arguments=frozenset({"warehouseId"}), only=_WAREHOUSE
         ),
-        "totalOnHand": Entry(Kind.COMPUTED, "stock_levels", compute=_on_hand),
-        "totalAvailable": Entry(Kind.COMPUTED, "stock_levels", compute=_available),
-        "lowStock": Entry(Kind.COMPUTED, "stock_levels", compute=_low),
+        "totalOnHand": Entry(Kind.COMPUTED, "stock_levels", compute=_on_hand, below=_STOCK),
+        "totalAvailable": Entry(Kind.COMPUTED, "stock_levels", compute=_available, below=_STOCK),
+        "lowStock": Entry(
+            Kind.COMPUTED, "stock_levels", compute=_low, needs=("reorder_point",), below=_STOCK
+        ),
     },
     "Category": {
         "id": Entry(Kind.GLOBAL_ID, "Category"),
@@ -155,7 +160,7 @@ REGISTRY: dict[str, dict[str, Entry]] = {
     "StockLevel": {
         "id": Entry(Kind.GLOBAL_ID, "StockLevel"),
         **_columns("on_hand", "reserved", "updated_at"),
-        "available": Entry(Kind.COMPUTED, compute=lambda r: _AVAILABLE(r.row)),
+        "available": Entry(Kind.COMPUTED, compute=lambda r: _AVAILABLE(r.row), needs=_STOCK),
         "warehouse": Entry(Kind.TO_ONE, "warehouse"),
         "item": Entry(Kind.TO_ONE, "item", deferred=True),
     },
@@ -180,7 +185,7 @@ REGISTRY: dict[str, dict[str, Entry]] = {
     },
     "Image": {
         "id": Entry(Kind.GLOBAL_ID, "Image"),
-        "url": Entry(Kind.COMPUTED, compute=_image_url),
+        "url": Entry(Kind.COMPUTED, compute=_image_url, needs=("id",)),
         **_columns("content_type", "size", "width", "height", "sha256"),
     },
     "InventorySummary": _columns("item_count", "total_on_hand", "total_value", "low_stock_count"),

@@ -39,18 +39,24 @@ class RelationPlan:
 
     below: Mapping[str, RelationPlan] = field(default_factory=dict)
     pages: Mapping[str, PagePlan] = field(default_factory=dict)
+    columns: frozenset[str] = frozenset()
 
     def merged(self, other: RelationPlan) -> RelationPlan:
         names = dict(self.below)
         for name, child in other.below.items():
             names[name] = names[name].merged(child) if name in names else child
-        return RelationPlan(names, {**self.pages, **other.pages})
+        return RelationPlan(names, {**self.pages, **other.pages}, self.columns | other.columns)
+
+    def reading(self, columns: frozenset[str]) -> RelationPlan:
+        """The same tree whose rows must carry ``columns`` too."""
+        return RelationPlan(self.below, self.pages, self.columns | columns)
 
     @cached_property
     def _static(self) -> Relations | None:
         if self.pages or any(child._static is None for child in self.below.values()):
             return None
-        return Relations({name: child._static for name, child in self.below.items()})  # type: ignore[misc]
+        below = {name: child._static for name, child in self.below.items()}
+        return Relations(below, columns=self.columns)  # type: ignore[arg-type]
 
     def bind(self, variables: Mapping[str, Any]) -> Relations:
         """The fetch tree for one request (the same object each time when nothing binds)."""
@@ -60,6 +66,7 @@ class RelationPlan:
         return Relations(
             {name: child.bind(variables) for name, child in self.below.items()},
             {key: page.bind(variables) for key, page in self.pages.items()},
+            self.columns,
         )
 
 
