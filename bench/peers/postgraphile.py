@@ -29,9 +29,10 @@ W2 = """query W2($id: Int!) {
 
 
 # W5's equivalent: PostGraphile's items of a category are its direct ones (Stockroom's
-# Category.items also takes those of the categories below); top-level categories by name.
+# Category.items also takes those of the categories below); top-level categories by key
+# (PostGraphile offers orders on indexed columns only, and categories.name has none).
 W5 = """query W5 {
-  allCategories(first: 20, condition: {parentId: null}, orderBy: [NAME_ASC, PRIMARY_KEY_ASC]) {
+  allCategories(first: 20, condition: {parentId: null}, orderBy: [PRIMARY_KEY_ASC]) {
     edges { node { name
       itemsByCategoryId(first: 10, orderBy: [NAME_ASC, PRIMARY_KEY_ASC]) { totalCount
         edges { node { sku
