@@ -11,27 +11,24 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse
+from starlette.types import ASGIApp
 
 from api.auth import AuthService
-from api.bodylimit import BodyLimitMiddleware
 from api.broker import create_broker
-from api.compression import CompressionMiddleware
 from api.deps import RateLimited, rate_limited_response
 from api.docs_ui import mount_static, swagger_ui_response
-from api.graphql import MultipartCsrfGuard, graphql_router
-from api.observability import (
-    Metrics,
-    ObservabilityMiddleware,
-    configure_logging,
-    metrics_extension,
-    planned_reads,
-)
-from api.outage import OutageExtension, OutageMiddleware, watch_commits
+from api.edge import Edge
+from api.graphql import GRAPHQL_PATH, graphql_router
+from api.imports.runner import ImportRunner
+from api.observability import Metrics, configure_logging, metrics_extension, planned_reads
+from api.outage import OutageExtension, watch_commits
 from api.passwords import hash_password
 from api.ratelimit import RateLimiter
 from api.readiness import Readiness
 from api.routes import auth as auth_routes
+from api.routes import exports as export_routes
 from api.routes import health
+from api.routes import imports as import_routes
 from api.routes import uploads as upload_routes
 from api.settings import Settings
 from api.state import AppState
@@ -39,7 +36,10 @@ from api.sweeper import sweep_forever
 from api.tokens import TokenService
 from api.uploads.staging import ImageStager
 from api.uploads.storage import LocalStorage
+from api.viewers import ViewerCache
 from db.engine import create_engine, read_sessionmaker, write_sessionmaker
+from db.imports import ImportFiles
+from db.imports import Limits as ImportLimits
 from schema import build_schema
 from schema.context import Services
 from schema.limits import Limits
@@ -93,7 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         broker = create_broker(settings.broker_url, queue_size=settings.subscriber_queue_size)
         await broker.start()
         storage = LocalStorage(settings.upload_dir)
-        auth = AuthService(tokens, settings.access_token_ttl)
+        # Its reads serve every request of a user for a while: tagged, they are told apart.
+        viewers = ViewerCache(read_sessionmaker(engine, origin="viewers"),
+                              settings.viewer_cache_seconds)
+        auth = AuthService(tokens, settings.access_token_ttl, viewers)
         limiter = RateLimiter(
             settings.rate_limit_storage, settings.rate_limit, settings.login_rate_limit
         )
@@ -101,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             read_factory=read_factory,
             write_factory=write_factory,
             broker=broker,
-            publish=broker.publish_events,
+            publish=viewers.forgetting(broker.publish_events),
             settings=settings,
             auth=auth,
             throttle=limiter,
@@ -121,12 +124,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             limiter=limiter,
             services=services,
         )
+        state.imports = ImportRunner(
+            read_factory=read_factory,
+            write_factory=write_factory,
+            publish=broker.publish_events,
+            files=ImportFiles(settings.upload_dir / "imports"),
+            limits=ImportLimits(settings.max_import_rows, settings.import_batch_rows),
+            stale_seconds=settings.import_stale_seconds,
+            poll_seconds=settings.import_poll_seconds,
+        )
         app.state.stockroom = state
         app.state.readiness = readiness = Readiness(settings.database_url, broker)
+        await state.imports.start()
         state.background.append(asyncio.create_task(sweep_forever(state), name="sweeper"))
+        importing = asyncio.create_task(state.imports.run_forever(), name="imports")
+        state.background.append(importing)
         try:
             yield
         finally:
+            await state.imports.stop(importing, grace=10)
             for task in state.background:
                 task.cancel()
             await asyncio.gather(*state.background, return_exceptions=True)
@@ -149,28 +165,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return swagger_ui_response(app.openapi_url or "/openapi.json", "Stockroom - REST API")
 
     app.state.sdl = schema.as_str()
+    graphql = graphql_router(schema, settings)
+    graphql_http: ASGIApp = graphql.http_app
     if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "Apollo-Require-Preflight",
-                           "X-Request-ID"],
-            max_age=600,
-        )
+        cors: dict[str, Any] = {
+            "allow_origins": settings.cors_origins,
+            "allow_methods": ["GET", "POST", "OPTIONS"],
+            "allow_headers": ["Authorization", "Content-Type", "Apollo-Require-Preflight",
+                              "X-Request-ID"],
+            "max_age": 600,
+        }
+        app.add_middleware(CORSMiddleware, **cors)
+        graphql_http = CORSMiddleware(graphql_http, **cors)
     app.add_middleware(
-        BodyLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
-        exempt_prefixes=("/uploads",),  # streamed and limited by the upload route itself
+        Edge,
+        metrics=metrics,
+        max_body_bytes=settings.max_body_bytes,
+        # Streamed and limited by their routes themselves (imports: STOCKROOM_MAX_IMPORT_BYTES).
+        exempt_prefixes=("/uploads", "/imports"),
         multipart_max_bytes=settings.max_upload_bytes + 64 * 1024,
+        graphql_path=GRAPHQL_PATH,
+        graphql=graphql_http,
     )
-    app.add_middleware(MultipartCsrfGuard)
-    app.add_middleware(OutageMiddleware)
-    app.add_middleware(CompressionMiddleware)
-    app.add_middleware(ObservabilityMiddleware, metrics=metrics)
     app.add_exception_handler(RateLimited, rate_limited_response)
     app.include_router(health.router)
     app.include_router(auth_routes.router)
     app.include_router(upload_routes.router)
-    app.include_router(graphql_router(schema, settings), prefix="/graphql")
+    app.include_router(import_routes.router)
+    app.include_router(export_routes.router)
+    app.include_router(graphql)
     return app

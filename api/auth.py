@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.passwords import hash_password, needs_rehash, verify_dummy, verify_password
 from api.tokens import TokenError, TokenKind, TokenService
+from api.viewers import ViewerCache
 from db import users
 from db.errors import ErrorCode, ServiceError
 from db.models import User
 from schema.context import UnitOfWork, Viewer
-from schema.loaders import Loaders
 
 BEARER = "bearer "
 
@@ -46,9 +46,10 @@ def bearer_token(header: str | None) -> str | None:
 class AuthService:
     """Implements ``schema.context.Auth``; writes go through the caller's unit of work."""
 
-    def __init__(self, tokens: TokenService, access_ttl: int) -> None:
+    def __init__(self, tokens: TokenService, access_ttl: int, viewers: ViewerCache) -> None:
         self.tokens = tokens
         self._access_ttl = access_ttl
+        self._viewers = viewers
 
     async def _issue(self, session: AsyncSession, user: User, family: str) -> TokenPair:
         access, _ = self.tokens.issue(user.id, TokenKind.ACCESS, user.token_version)
@@ -103,15 +104,16 @@ class AuthService:
             )
         return pair
 
-    async def authenticate(self, token: str, loaders: Loaders) -> Viewer:
-        """The Viewer an access token stands for, checked against the user's current state."""
+    async def authenticate(self, token: str) -> Viewer:
+        """The Viewer an access token stands for, checked against the user's current state
+        (as this worker last read it, at most the viewer cache's bound ago)."""
         try:
             claims = self.tokens.decode(token, TokenKind.ACCESS)
         except TokenError as exc:
             raise AuthFailure(f"Invalid access token: {exc}") from None
         if not claims.sub.isdigit():
             raise AuthFailure("Invalid access token: bad subject")
-        user = await loaders.user.load(int(claims.sub))
+        user = await self._viewers.state(int(claims.sub))
         if user is None or not user.is_active:
             raise AuthFailure("Invalid access token: user is inactive")
         if user.token_version != claims.ver:

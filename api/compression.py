@@ -1,5 +1,8 @@
 """gzip for HTTP responses over ~1 KiB, with strong ETags that stay per representation.
 
+``api/edge.py`` sends a request through ``Compression`` only when it accepts gzip, so the
+common identity case costs nothing here.
+
 Starlette's ``GZipMiddleware`` (pure ASGI) compresses; this layer keeps validators honest
 around it, as Apache's mod_deflate does: a strong ETag names exact bytes, so the gzip
 representation gets its own tag (``"x"`` becomes ``"x-gzip"``), and an ``If-None-Match``
@@ -22,7 +25,7 @@ COMPRESS_LEVEL = 5
 SUFFIX = "-gzip"
 
 
-def _accepts_gzip(accept_encoding: str) -> bool:
+def accepts_gzip(accept_encoding: str) -> bool:
     for part in accept_encoding.split(","):
         name, _, params = part.strip().partition(";")
         if name.strip().lower() in ("gzip", "x-gzip"):
@@ -51,21 +54,16 @@ def _identity_tags(if_none_match: str) -> str:
     return ", ".join(tags)
 
 
-class CompressionMiddleware:
+class Compression:
+    """gzip around ``app`` for an HTTP request that accepts it (``accepts_gzip``)."""
+
     def __init__(self, app: ASGIApp, minimum_size: int = MINIMUM_SIZE,
                  compresslevel: int = COMPRESS_LEVEL) -> None:
         self.app = app
         self.gzip = GZipMiddleware(app, minimum_size=minimum_size, compresslevel=compresslevel)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request = Headers(scope=scope)
-        if not _accepts_gzip(request.get("accept-encoding", "")):
-            await self.app(scope, receive, send)
-            return
-        sent_tags = request.get("if-none-match")
+        sent_tags = Headers(scope=scope).get("if-none-match")
         if sent_tags is not None:
             raw = [(k, v) for k, v in scope["headers"] if k != b"if-none-match"]
             raw.append((b"if-none-match", _identity_tags(sent_tags).encode("latin-1")))

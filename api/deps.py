@@ -46,7 +46,7 @@ async def authenticate(context: Context, state: AppState, header: str | None) ->
     try:
         token = bearer_token(header)
         if token is not None:
-            context.user = await state.auth.authenticate(token, context.loaders)
+            context.user = await state.auth.authenticate(token)
     except AuthFailure as failure:
         context.user, context.auth_error = None, str(failure)
 
@@ -66,17 +66,28 @@ async def rate_limited_response(_request: Request, exc: Exception) -> JSONRespon
     return JSONResponse(body, status_code=429, headers={"Retry-After": str(exc.retry_after)})
 
 
-async def get_context(connection: HTTPConnection, state: StateDep) -> AsyncIterator[Context]:
-    """The GraphQL context, for HTTP requests and WebSocket connections alike."""
+async def http_context(state: AppState, connection: HTTPConnection) -> Context:
+    """The GraphQL context of one HTTP request, its viewer known and its rate-limit hit
+    counted; RateLimited when the viewer (or, anonymous, the client) is over the limit.
+    The caller closes it."""
     context = new_context(state, connection)
     await authenticate(context, state, connection.headers.get("authorization"))
+    key = f"user:{context.user.id}" if context.user else f"ip:{context.client}"
+    retry_after = await state.limiter.request(key)
+    if retry_after is not None:
+        await context.close()
+        raise RateLimited(retry_after)
+    return context
+
+
+async def get_context(connection: HTTPConnection, state: StateDep) -> AsyncIterator[Context]:
+    """The GraphQL context as a dependency: WebSocket connections (HTTP requests build theirs
+    in ``StockroomRouter.handle_http``, without dependency injection)."""
     if connection.scope["type"] == "http":
-        key = f"user:{context.user.id}" if context.user else f"ip:{context.client}"
-        retry_after = await state.limiter.request(key)
-        if retry_after is not None:
-            await context.close()
-            raise RateLimited(retry_after)
-    if connection.scope["type"] == "websocket":
+        context = await http_context(state, connection)
+    else:
+        context = new_context(state, connection)
+        await authenticate(context, state, connection.headers.get("authorization"))
         await context.reader.reset()  # a socket may idle for hours: hold no connection
     try:
         yield context

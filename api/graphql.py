@@ -10,20 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.http.base import BaseRequestProtocol
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -38,7 +41,14 @@ from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from api import graphql_http
-from api.deps import app_state, authenticate, get_context
+from api.deps import (
+    RateLimited,
+    app_state,
+    authenticate,
+    get_context,
+    http_context,
+    rate_limited_response,
+)
 from api.docs_ui import graphiql_response
 from api.graphql_http import Exchange
 from api.outage import (
@@ -52,7 +62,12 @@ from api.outage import (
 from api.settings import Settings
 from schema.context import Context
 
+GRAPHQL_PATH = "/graphql"
+# Content-Type values of a JSON body as clients send them, taken without parsing.
+PLAIN_JSON = frozenset({"application/json", "application/json; charset=utf-8",
+                        "application/json;charset=utf-8", "application/json; charset=UTF-8"})
 _EXCHANGE = "stockroom.graphql_exchange"  # the scope key of the request's Exchange
+_SUB_RESPONSE = "stockroom.sub_response"  # and of the response its resolvers may adjust
 
 
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -75,9 +90,79 @@ class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
             await self.websocket.close(code=1011, reason="Database unavailable")
 
 
+class _ASGIEndpoint:
+    """An ASGI callable as a route's endpoint (Starlette wraps plain functions as handlers)."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+
+
 class StockroomRouter(GraphQLRouter[Context, None]):
+    """Strawberry's router, its HTTP path trimmed: ``GET``/``POST`` are one plain ASGI
+    handler (``handle_http``) that builds the context itself instead of through FastAPI's
+    dependency injection; WebSockets keep the stock route and its dependency."""
+
     graphql_transport_ws_handler_class = _TransportWSHandler
     graphql_ws_handler_class = _LegacyWSHandler
+
+    def __init__(self, schema: Any, **options: Any) -> None:
+        super().__init__(schema, **options)
+        self.http_app = _ASGIEndpoint(self.handle_http)
+        stock = [r for r in self.routes if isinstance(r, APIRoute)]
+        self.routes[:] = [r for r in self.routes if not isinstance(r, APIRoute)]
+        self.routes.insert(0, Route(stock[0].path, self.http_app, methods=["GET", "POST"],
+                                    include_in_schema=False))
+
+    async def handle_http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One HTTP request: its context (viewer, rate limit), the operation, the answer."""
+        request = Request(scope, receive)
+        state = app_state(request)
+        try:
+            context = await http_context(state, request)
+        except RateLimited as refusal:
+            response: Response = await rate_limited_response(request, refusal)
+        else:
+            try:
+                scope[_SUB_RESPONSE] = context.response = _sub_response()
+                try:
+                    response = await self._run_http(request, context)
+                except HTTPException as error:
+                    response = PlainTextResponse(error.reason, status_code=error.status_code)
+            finally:
+                await context.close()
+        await response(scope, receive, send)
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """The usual request (POST of one JSON operation) read without Strawberry's content
+        type parser (an email.message per request) or a scan of every header for a stream
+        transport (we serve none); anything else goes the stock way, which reads the cached
+        body again and says precisely what is wrong with it."""
+        content_type = request.content_type
+        if (request.method == "POST" and content_type in PLAIN_JSON
+                and not self._stream_transport_map):
+            data = self.parse_json(await request.get_body())
+            if isinstance(data, dict):
+                query, variables = data.get("query"), data.get("variables")
+                extensions = data.get("extensions")
+                if (isinstance(query, str | None) and isinstance(variables, dict | None)
+                        and isinstance(extensions, dict | None)):
+                    return GraphQLRequestData(
+                        query=query,
+                        variables=variables,
+                        operation_name=data.get("operationName"),
+                        extensions=extensions,
+                        protocol="http",
+                    )
+        return await super().parse_http_body(request)
+
+    async def get_sub_response(self, request: Request) -> Response:
+        sub: Response = request.scope.get(_SUB_RESPONSE) or _sub_response()
+        return sub
 
     def encode_json(self, data: object) -> str:
         # str, not bytes: WebSocket clients expect text frames.
@@ -102,13 +187,16 @@ class StockroomRouter(GraphQLRouter[Context, None]):
         context: Any = UNSET,
         root_value: Any = UNSET,
     ) -> Response | WebSocket:
-        """Strawberry's run, with the media type, status and caching of GraphQL over HTTP."""
         if isinstance(request, WebSocket):
             return await super().run(request, context=context, root_value=root_value)
+        return await self._run_http(request, context)
+
+    async def _run_http(self, request: Request, context: Context) -> Response:
+        """Strawberry's run, with the media type, status and caching of GraphQL over HTTP."""
         exchange = Exchange(graphql_http.negotiate(request.headers.get("accept")))
         request.scope[_EXCHANGE] = exchange
         try:
-            response = await super().run(request, context=context, root_value=root_value)
+            response = await super().run(request, context=context, root_value=None)
         except HTTPException as error:
             if exchange.media_type != graphql_http.GRAPHQL_RESPONSE_JSON:
                 raise  # answered as plain text, as for application/json clients before
@@ -181,6 +269,15 @@ class StockroomRouter(GraphQLRouter[Context, None]):
         return UNSET
 
 
+def _sub_response() -> Response:
+    """Where resolvers may set a status or headers (a throttled login does), made as FastAPI
+    makes its own: no body headers, and no status until one is set."""
+    response = Response()
+    del response.headers["content-length"]
+    response.status_code = None  # type: ignore[assignment]
+    return response
+
+
 def _close_at_expiry(context: Context) -> None:
     """An open socket must not outlive its token: close it 4403 when the token expires."""
     socket, user = context.request, context.user
@@ -206,7 +303,8 @@ _EXPIRY_TASKS: set[asyncio.Task[None]] = set()
 def graphql_router(schema: Any, settings: Settings) -> StockroomRouter:
     return StockroomRouter(
         schema,
-        context_getter=get_context,  # type: ignore[arg-type]  # async-generator dependency
+        path=GRAPHQL_PATH,
+        context_getter=get_context,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout),
@@ -215,27 +313,3 @@ def graphql_router(schema: Any, settings: Settings) -> StockroomRouter:
         allowed_origins=settings.cors_origins,
         multipart_uploads_enabled=True,
     )
-
-
-class MultipartCsrfGuard:
-    """GraphQL multipart requests must carry a header no simple cross-site form can send."""
-
-    PREFLIGHT_HEADERS = (b"apollo-require-preflight", b"x-apollo-operation-name")
-
-    def __init__(self, app: ASGIApp, path: str = "/graphql") -> None:
-        self.app = app
-        self.path = path
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].rstrip("/") == self.path:
-            headers = dict(scope["headers"])
-            if headers.get(b"content-type", b"").startswith(b"multipart/") and not any(
-                headers.get(name) for name in self.PREFLIGHT_HEADERS
-            ):
-                response = PlainTextResponse(
-                    "Multipart requests need the Apollo-Require-Preflight header (CSRF guard)",
-                    status_code=400,
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

@@ -1,35 +1,46 @@
-"""Request ids, JSON logs and Prometheus metrics, as pure ASGI (no BaseHTTPMiddleware)."""
+"""JSON logs and Prometheus metrics (``api/edge.py`` logs and counts each HTTP request)."""
 
 from __future__ import annotations
 
 import contextvars
-import json
 import logging
-import re
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.extensions import SchemaExtension
 
 from schema.plan.cache import PlanCache
 from schema.plan.extension import PlannedReads
 
+MAX_REMEMBERED_LABELS = 1000
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
-_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line, with the request id of the task that logged it."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Every request logs a line: its timestamp is formatted once per second, not per line.
+        self._second = -1
+        self._stamp = ""
+
+    def _time(self, created: float) -> str:
+        second = int(created)
+        if second != self._second:
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(second))
+            self._second = second
+        return self._stamp
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "time": self._time(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -40,7 +51,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = getattr(record, key)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return orjson.dumps(entry, default=str).decode()
 
 
 def configure_logging(json_logs: bool, level: str) -> None:
@@ -93,6 +104,8 @@ class Metrics:
             ["outcome", "reason"],
             registry=self.registry,
         )
+        self._http_children: dict[tuple[str, int], Any] = {}
+        self._operation_children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def planner_count(self, outcome: str, reason: str = "") -> float:
         """Operations counted so far with this outcome and reason."""
@@ -101,50 +114,24 @@ class Metrics:
         )
         return value or 0.0
 
+    def count_http(self, method: str, status: int) -> None:
+        """One HTTP request answered; the labelled child is looked up once per pair."""
+        child = self._http_children.get((method, status))
+        if child is None:
+            child = self.http_requests.labels(method, str(status))
+            self._http_children[(method, status)] = child
+        child.inc()
 
-class ObservabilityMiddleware:
-    """Accept or mint X-Request-ID, echo it, time the request, log one line."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-        self.log = logging.getLogger("stockroom.access")
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
-        token = request_id_var.set(request_id)
-        scope.setdefault("state", {})["request_id"] = request_id
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            if scope["type"] == "http":
-                state = scope.get("state", {})
-                self.metrics.http_requests.labels(scope["method"], str(status)).inc()
-                self.log.info(
-                    "%s %s %s", scope["method"], scope["path"], status,
-                    extra={
-                        "method": scope["method"], "path": scope["path"], "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "operation": state.get("operation"), "user_id": state.get("user_id"),
-                    },
-                )
-            request_id_var.reset(token)
+    def count_operation(self, name: str, kind: str, seconds: float) -> None:
+        """One GraphQL operation ran; its labelled children are looked up once per pair."""
+        children = self._operation_children.get((name, kind))
+        if children is None:
+            children = (self.operations.labels(name, kind), self.latency.labels(name))
+            # Operation names come from clients: remember only so many of them.
+            if len(self._operation_children) < MAX_REMEMBERED_LABELS:
+                self._operation_children[(name, kind)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 def planned_reads(metrics: Metrics, cache_size: int) -> Callable[[], SchemaExtension]:
@@ -172,8 +159,7 @@ def metrics_extension(metrics: Metrics) -> type[SchemaExtension]:
                 kind = context.operation_type.value
             except RuntimeError:
                 kind = "invalid"
-            self.holder.operations.labels(name, kind).inc()
-            self.holder.latency.labels(name).observe(time.perf_counter() - started)
+            self.holder.count_operation(name, kind, time.perf_counter() - started)
             request = getattr(context.context, "request", None)
             state = getattr(request, "scope", {}).get("state")
             if isinstance(state, dict):

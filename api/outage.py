@@ -2,9 +2,9 @@
 
 Three places can meet a database that went away, and each answers the same way:
 
-- the FastAPI dependencies (the viewer lookup in the GraphQL context, REST routes), outside
-  any GraphQL execution: ``OutageMiddleware``, a pure ASGI layer, turns the exception into a
-  503 (HTTP) or a close with 1013 "try again later" (WebSocket);
+- outside any GraphQL execution (the viewer lookup of the GraphQL context, REST routes'
+  dependencies): the ASGI edge (``api/edge.py``) turns the exception into a 503
+  (``answer_http``) or a close with 1013 "try again later" (``close_websocket``);
 - resolvers and loaders inside an execution: ``OutageExtension`` replaces the result with one
   top-level ``SERVICE_UNAVAILABLE`` error, which the router answers with 503;
 - ``connection_init`` of a subscription socket: ``api/graphql.py`` closes with 1013.
@@ -31,7 +31,7 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
@@ -196,69 +196,38 @@ def not_run_body() -> bytes:
     return orjson.dumps({"errors": [error]})
 
 
-class OutageMiddleware:
-    """Answer a request whose handler met an unreachable database with JSON 503.
+async def answer_http(scope: Scope, send: Send, graphql_path: str) -> None:
+    """The 503 for a request whose handler met an unreachable database before responding.
 
     ``/graphql`` gets a GraphQL response (in the media type the client asked for); other
-    routes get ``{"detail", "code"}`` as FastAPI's errors look. Nothing ran when this layer
-    sees the exception (it came from a dependency), so nothing was applied. WebSockets are
-    closed with 1013 so clients reconnect once the database is back.
+    routes get ``{"detail", "code"}`` as FastAPI's errors look. Nothing ran when this is
+    needed (the exception came from outside any execution), so nothing was applied.
     """
+    if scope["path"].rstrip("/") == graphql_path:
+        media_type = negotiate(Headers(scope=scope).get("accept"))
+        body = not_run_body()
+    else:
+        media_type = "application/json"
+        body = orjson.dumps({"detail": NOT_RUN, "code": CODE})
+    await send({
+        "type": "http.response.start",
+        "status": 503,
+        "headers": [
+            (b"content-type", media_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+            (b"cache-control", b"no-store"),
+        ],
+    })
+    await send({"type": "http.response.body", "body": body})
 
-    def __init__(self, app: ASGIApp, graphql_path: str = "/graphql") -> None:
-        self.app = app
-        self.graphql_path = graphql_path
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] in ("http.response.start", "websocket.accept",
-                                   "websocket.close", "websocket.http.response.start"):
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started or not is_database_unavailable(exc):
-                raise
-            log.warning("database unavailable: %s %s (%s)", scope.get("method", "WS"),
-                        scope["path"], type(exc).__name__)
-            if scope["type"] == "websocket":
-                await self._close_socket(scope, send)
-            else:
-                await self._respond(scope, send)
-
-    async def _respond(self, scope: Scope, send: Send) -> None:
-        if scope["path"].rstrip("/") == self.graphql_path:
-            media_type = negotiate(Headers(scope=scope).get("accept"))
-            body = not_run_body()
-        else:
-            media_type = "application/json"
-            body = orjson.dumps({"detail": NOT_RUN, "code": CODE})
-        await send({
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", media_type.encode()),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-                (b"cache-control", b"no-store"),
-            ],
-        })
-        await send({"type": "http.response.body", "body": body})
-
-    @staticmethod
-    async def _close_socket(scope: Scope, send: Send) -> None:
-        # Accepted first: a close before accepting is a 403 handshake, which says "refused"
-        # rather than "come back".
-        offered = scope.get("subprotocols") or []
-        known = [p for p in offered if p in ("graphql-transport-ws", "graphql-ws")]
-        await send({"type": "websocket.accept", "subprotocol": known[0] if known else None})
-        await send({"type": "websocket.close", "code": WS_TRY_AGAIN_LATER,
-                    "reason": "Database unavailable"})
+async def close_websocket(scope: Scope, send: Send) -> None:
+    """Close a socket that met the outage with 1013, so clients reconnect once it is over."""
+    # Accepted first: a close before accepting is a 403 handshake, which says "refused"
+    # rather than "come back".
+    offered = scope.get("subprotocols") or []
+    known = [p for p in offered if p in ("graphql-transport-ws", "graphql-ws")]
+    await send({"type": "websocket.accept", "subprotocol": known[0] if known else None})
+    await send({"type": "websocket.close", "code": WS_TRY_AGAIN_LATER,
+                "reason": "Database unavailable"})

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     max_image_pixels: int = Field(default=40_000_000, gt=0)
     upload_grace_seconds: int = Field(default=24 * 3600, ge=0)
+    max_import_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    max_import_rows: int = Field(default=1_000_000, gt=0)
+    import_batch_rows: int = Field(default=1000, gt=0, le=10_000)
+    # A RUNNING import whose heartbeat is older than this lost its process: resume it.
+    import_stale_seconds: float = Field(default=30.0, gt=0)
+    # Jobs uploaded here wake this process's runner at once; the poll finds the others
+    # (another worker's queue after it died, a stale job).
+    import_poll_seconds: float = Field(default=30.0, gt=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_query_depth: int = Field(default=10, gt=0)
     max_aliases: int = Field(default=30, gt=0)
@@ -66,6 +74,10 @@ class Settings(BaseSettings):
     ws_keepalive: float = Field(default=15.0, gt=0)
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
     db_pool_size: int = Field(default=20, gt=0)
+    # How long a worker trusts its copy of a user's role, status and token version. A change
+    # made through the API reaches every worker at once (the broker); this bounds the rest,
+    # so a revoked token stops working everywhere within a second. 0 reads it per request.
+    viewer_cache_seconds: float = Field(default=0.5, ge=0, le=1)
     log_json: bool = True
     log_level: str = "INFO"
     otel_enabled: bool = False

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.auth import AuthService
 from api.broker import BrokerBackend
+from api.imports.runner import ImportRunner
 from api.observability import Metrics
 from api.ratelimit import RateLimiter
 from api.settings import Settings
@@ -30,4 +31,5 @@ class AppState:
     storage: LocalStorage
     limiter: RateLimiter
     services: Services
+    imports: ImportRunner | None = None
     background: list[Any] = field(default_factory=list)

@@ -49,6 +49,13 @@ def main(argv: list[str] | None = None) -> None:
         help="skip the PostGraphile peer (and its npm install)",
     )
     parser.add_argument("--postgraphile", dest="postgraphile", action="store_true")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="WORKLOAD",
+        help="run only workloads starting with this (W1, W2, W3, W4, or a full name such as "
+        "'W1 items(first: 10)'); repeatable. Only the servers they need are started",
+    )
     parser.add_argument("--out", type=Path, help="markdown report (default bench/results/)")
     args = parser.parse_args(argv)
 
@@ -59,8 +66,11 @@ def main(argv: list[str] | None = None) -> None:
         for name in ("rounds", "seconds", "subscribers", "postgraphile")
         if (value := getattr(args, name)) is not None
     }
-    default_out = RESULTS / ("quick.md" if args.quick else "latest.md")
-    overrides["out"] = args.out or default_out
+    if args.only:
+        overrides["only"] = tuple(args.only)
+    # A subset is not the benchmark: it must not replace the full run's report.
+    name = "quick.md" if args.quick else ("subset.md" if args.only else "latest.md")
+    overrides["out"] = args.out or RESULTS / name
     options = Options.quick_defaults(**overrides) if args.quick else Options(**overrides)
     _ensure_wrk()
     _raise_file_limit()

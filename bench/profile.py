@@ -86,6 +86,8 @@ def main() -> None:
     parser.add_argument("workload", choices=("W1", "W2", "W3"))
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--top", type=int, default=25, help="functions listed per section")
+    parser.add_argument("--save", type=Path, help="keep py-spy's collapsed stacks here")
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
@@ -133,7 +135,10 @@ def main() -> None:
         subprocess.run(record, check=True, capture_output=True)
         driver.join()
         print(f"{args.workload}: {results[0].rps:.0f} req/s while sampled (py-spy slows it)")
-        print(summarise(raw.read_text()))
+        collapsed = raw.read_text()
+        if args.save is not None:
+            args.save.write_text(collapsed)
+        print(summarise(collapsed, args.top))
     finally:
         server.stop()
         dataset.server.close()

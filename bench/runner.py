@@ -19,15 +19,23 @@ import orjson
 from bench import fanout, load, report
 from bench.database import FULL, QUICK, Dataset, prepare
 from bench.peers import postgraphile
-from bench.servers import Server, floor, naive, postgraphile_server, stockroom
+from bench.servers import Server, ceiling, floor, naive, postgraphile_server, stockroom
 from schema.ids import to_global_id
 from tests.queries import LOGIN, W1, W2, W3, W5
 
-# Statements that only bracket a transaction are not counted as SQL per request.
+ROUTER_CEILING = "router ceiling"
+FASTAPI_CEILING = "FastAPI ceiling"
+
+# Statements that only bracket a transaction are not counted as SQL per request, nor is
+# Stockroom's read of the token's user: each worker makes it once per
+# STOCKROOM_VIEWER_CACHE_SECONDS (api/viewers.py), so whether it lands among a few sequential
+# samples depends on the clock, and under load it is a few statements per second in all.
 SQL_COUNT = r"""
 select coalesce(sum(calls), 0) from pg_stat_statements
 where query !~* '^\s*(begin|commit|rollback|start transaction)'
   and query not ilike '%pg_stat_statements%'
+  and query !~* '^select users\.id, users\.email, users\.role, users\.is_active, '
+                 'users\.token_version\s+from users\s+where users\.id = '
 """
 
 
@@ -43,6 +51,11 @@ class Options:
     postgraphile: bool = True
     sql_samples: int = 10
     out: Path | None = None
+    # Workloads to run, by prefix ("W2", "W1 items(first: 10)"); empty runs them all.
+    only: tuple[str, ...] = ()
+
+    def wants(self, workload: str) -> bool:
+        return not self.only or any(workload.startswith(prefix) for prefix in self.only)
 
     @classmethod
     def quick_defaults(cls, **overrides: Any) -> Options:
@@ -76,6 +89,8 @@ class Case:
     results: list[load.Result] = field(default_factory=list)
     sql_per_request: float | None = None
     rss_mib: float = 0.0
+    # Server CPU (user + system, from /proc) per completed request, one entry per round.
+    cpu_ms: list[float] = field(default_factory=list)
     # W3 on Stockroom: adjustments verified against the ledger, and how many did not add up.
     verified: int = 0
     lost: int | None = None
@@ -95,6 +110,10 @@ class Case:
 
     def median(self, attribute: str) -> float:
         return statistics.median(getattr(r, attribute) for r in self.results)
+
+    @property
+    def cpu_ms_per_request(self) -> float | None:
+        return statistics.median(self.cpu_ms) if self.cpu_ms else None
 
 
 def planner_counts(server: Server) -> tuple[float, float]:
@@ -243,6 +262,11 @@ def build_cases(
         bodies=[_body(postgraphile.W2, {"id": i}) for i in item_ids],
         check=_has("data", "item", "sku"),
     )
+    # The frameworks' own cost: the stock router with execution skipped, and one route.
+    add(workload, ROUTER_CEILING, "router-ceiling", bodies=relay,
+        check=_has("data", "item", "sku"))
+    add(workload, FASTAPI_CEILING, "fastapi-ceiling", path="/w2", bodies=relay,
+        check=_has("data", "item", "sku"))
     add(
         workload,
         "Stockroom",
@@ -277,6 +301,15 @@ def build_cases(
     return cases
 
 
+# Which servers each workload needs, so a subset (--only) starts only those.
+SERVERS_FOR = {
+    "W1": ("stockroom", "floor", "naive", "postgraphile"),
+    "W2": ("stockroom", "floor", "naive", "postgraphile", "router-ceiling", "fastapi-ceiling"),
+    "W3": ("stockroom", "floor"),
+    "W4": ("stockroom",),
+}
+
+
 def _validate(case: Case) -> None:
     """One request per distinct shape must answer correctly before it is timed."""
     for body in {case.bodies[0], case.bodies[-1]}:
@@ -303,7 +336,9 @@ async def _quiesce(dsn: str, limit: float = 120.0) -> None:
     try:
         deadline = time.monotonic() + limit
         previous, quiet = -1, 0
-        while quiet < 2 and time.monotonic() < deadline:
+        # 1.5 s without a statement: a starved peer's abandoned requests can pause for half
+        # a second between statements, and were then counted as the next case's SQL.
+        while quiet < 6 and time.monotonic() < deadline:
             calls = await connection.fetchval(SQL_COUNT)
             quiet = quiet + 1 if calls == previous else 0
             previous = calls
@@ -395,12 +430,17 @@ def _start_servers(dataset: Dataset, tmp: Path, options: Options) -> dict[str, S
         "stockroom": lambda: stockroom(dataset.url, tmp),
         "floor": lambda: floor(dataset.dsn, tmp),
         "naive": lambda: naive(dataset.url, tmp),
+        "router-ceiling": lambda: ceiling("router", tmp),
+        "fastapi-ceiling": lambda: ceiling("fastapi", tmp),
     }
     if options.postgraphile:
         starters["postgraphile"] = lambda: postgraphile_server(dataset.dsn, tmp)
     else:
         servers["postgraphile"] = "n/a: skipped (--no-postgraphile or --quick)"
+    needed = {name for w, names in SERVERS_FOR.items() if options.wants(w) for name in names}
     for name, start in starters.items():
+        if name not in needed:
+            continue
         try:
             servers[name] = start()
         except Exception as exc:  # a peer that cannot start is reported, not fatal
@@ -408,6 +448,25 @@ def _start_servers(dataset: Dataset, tmp: Path, options: Options) -> dict[str, S
                 raise
             servers[name] = f"n/a: {str(exc).splitlines()[0][:200]}"
     return servers
+
+
+def _fanout(
+    stock: Server, token: str, dataset: Dataset, options: Options
+) -> fanout.FanoutResult | str:
+    _say(f"W4: {options.subscribers} subscribers ...")
+    try:
+        return asyncio.run(
+            fanout.measure(
+                stock,
+                token,
+                to_global_id("Item", dataset.hot_levels[0][1]),
+                to_global_id("Warehouse", dataset.hot_levels[0][2]),
+                options.subscribers,
+                options.events,
+            )
+        )
+    except Exception as exc:
+        return f"failed: {exc}"
 
 
 def _say(message: str) -> None:
@@ -427,7 +486,10 @@ def run(options: Options) -> str:
         stock = servers["stockroom"]
         assert isinstance(stock, Server)
         token = _login(stock)
-        cases = build_cases(dataset, servers, token, first_small=10)
+        cases = [
+            case for case in build_cases(dataset, servers, token, first_small=10)
+            if options.wants(case.workload)
+        ]
         live = [case for case in cases if case.unavailable is None]
 
         for case in live:
@@ -455,9 +517,10 @@ def run(options: Options) -> str:
                 ledger = case.workload.startswith("W3") and case.peer == "Stockroom"
                 if ledger:
                     before, last = asyncio.run(_ledger_snapshot(dataset.dsn, hot_ids))
-                ours = case.peer.startswith("Stockroom") and case.server is not None
+                assert case.server is not None
+                cpu_before = case.server.cpu_seconds()
+                ours = case.peer.startswith("Stockroom")
                 if ours:
-                    assert case.server is not None
                     planned, fallback = planner_counts(case.server)
                 result = load.run(
                     case.url,
@@ -466,9 +529,11 @@ def run(options: Options) -> str:
                     connections=options.connections,
                     headers=case.headers,
                 )
+                cpu = case.server.cpu_seconds() - cpu_before
                 case.results.append(result)
+                if result.requests:
+                    case.cpu_ms.append(1000 * cpu / result.requests)
                 if ours:
-                    assert case.server is not None
                     planned_after, fallback_after = planner_counts(case.server)
                     case.planned += planned_after - planned
                     case.fallback += fallback_after - fallback
@@ -485,20 +550,7 @@ def run(options: Options) -> str:
                     f"{result.rps:.0f} req/s, p99 {result.p99_ms:.1f} ms"
                 )
 
-        _say(f"W4: {options.subscribers} subscribers ...")
-        try:
-            w4: fanout.FanoutResult | str = asyncio.run(
-                fanout.measure(
-                    stock,
-                    token,
-                    to_global_id("Item", dataset.hot_levels[0][1]),
-                    to_global_id("Warehouse", dataset.hot_levels[0][2]),
-                    options.subscribers,
-                    options.events,
-                )
-            )
-        except Exception as exc:
-            w4 = f"failed: {exc}"
+        w4 = _fanout(stock, token, dataset, options) if options.wants("W4") else None
         text = report.render(
             cases, w4, dataset, options, servers, seconds=time.monotonic() - started
         )

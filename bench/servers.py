@@ -18,6 +18,7 @@ from bench.peers import postgraphile
 from tests.throwaway import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -40,6 +41,17 @@ class Server:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return 0.0
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server process has used so far (all its threads)."""
+        try:
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        except FileNotFoundError:
+            return 0.0
+        # Fields after the command name, which is parenthesised and may hold spaces:
+        # utime and stime are the 14th and 15th fields of the whole line.
+        fields = stat.rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
     def stop(self) -> None:
         self.process.terminate()
@@ -117,6 +129,20 @@ def floor(dsn: str, tmp: Path) -> Server:
     command = [sys.executable, "-m", "bench.peers.floor", "--dsn", dsn, "--port", str(port)]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return _start("floor", command, env, tmp, _readyz, port)
+
+
+def ceiling(kind: str, tmp: Path) -> Server:
+    """A W2 ceiling (``bench/peers/ceiling.py``): ``router`` or ``fastapi``."""
+    port = free_port()
+    command = [sys.executable, "-m", "bench.peers.ceiling", "--kind", kind, "--port", str(port)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    path = "/graphql" if kind == "router" else "/w2"
+
+    def answers(url: str) -> bool:
+        response = httpx.post(f"{url}{path}", json={"query": "{ __typename }"}, timeout=2)
+        return response.status_code == 200
+
+    return _start(f"{kind}-ceiling", command, env, tmp, answers, port)
 
 
 def naive(database_url: str, tmp: Path) -> Server:

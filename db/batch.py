@@ -1,7 +1,9 @@
 """Generic batch loads for dataloaders: results in key order, None or [] for misses.
 
 Statements are built once per shape with an expanding IN parameter: constructing and
-coercing a fresh ``select`` per batch cost more than executing it.
+coercing a fresh ``select`` per batch cost more than executing it. A batch of one key (a
+request for one object) compares with ``=`` instead: an expanding parameter is rendered
+into the SQL text on every execution.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ _STATEMENTS: dict[tuple[Any, ...], Select[Any]] = {}
 
 
 def _statement(
-    model: type[Any], column: InstrumentedAttribute[Any], order_by: tuple[Any, ...]
+    model: type[Any], column: InstrumentedAttribute[Any], order_by: tuple[Any, ...],
+    one: bool = False,
 ) -> Select[Any]:
-    shape = (model, column.key, order_by)
+    shape = (model, column.key, order_by, one)
     stmt = _STATEMENTS.get(shape)
     if stmt is None:
-        stmt = select(model).where(column.in_(bindparam("keys", expanding=True)))
+        condition = column == bindparam("key") if one else column.in_(
+            bindparam("keys", expanding=True))
+        stmt = select(model).where(condition)
         if order_by:
             stmt = stmt.order_by(*order_by)
         _STATEMENTS[shape] = stmt
@@ -34,8 +39,10 @@ def _statement(
 
 async def by_ids(session: AsyncSession, model: type[M], ids: Sequence[int]) -> list[M | None]:
     pk: InstrumentedAttribute[int] = model.id  # type: ignore[attr-defined]
-    stmt = _statement(model, pk, ())
-    rows = (await session.scalars(stmt, {"keys": list(set(ids))})).all()
+    if len(ids) == 1:
+        rows = (await session.scalars(_statement(model, pk, (), one=True), {"key": ids[0]})).all()
+    else:
+        rows = (await session.scalars(_statement(model, pk, ()), {"keys": list(set(ids))})).all()
     found = {row.id: row for row in rows}
     return [found.get(i) for i in ids]
 

@@ -71,13 +71,20 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def read_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def read_sessionmaker(
+    engine: AsyncEngine, origin: str | None = None
+) -> async_sessionmaker[AsyncSession]:
     """Sessions for reads. On PostgreSQL they run in autocommit: under READ COMMITTED every
     statement takes its own snapshot anyway, so a transaction around a request's reads only
     added a BEGIN and a ROLLBACK round trip. SQLite keeps its transaction, which there is
-    what holds one snapshot for the whole request."""
-    if not is_sqlite(engine):
-        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    what holds one snapshot for the whole request.
+
+    ``origin`` names reads made on behalf of many requests (the viewer cache), not one."""
+    options: dict[str, Any] = {} if is_sqlite(engine) else {"isolation_level": "AUTOCOMMIT"}
+    if origin is not None:
+        options[ORIGIN_OPTION] = origin
+    if options:
+        engine = engine.execution_options(**options)
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 

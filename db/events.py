@@ -63,10 +63,19 @@ class LowStock:
     reorder_point: int
 
 
-Event = StockChanged | ItemChanged | LowStock
+@dataclass(frozen=True, slots=True)
+class UserChanged:
+    """What a user's tokens vouch for changed (role, status or password): they are revoked."""
+
+    channel: ClassVar[str] = "users"
+
+    user_id: int
+
+
+Event = StockChanged | ItemChanged | LowStock | UserChanged
 
 EVENT_TYPES: Mapping[str, type[Event]] = {
-    cls.channel: cls for cls in (StockChanged, ItemChanged, LowStock)
+    cls.channel: cls for cls in (StockChanged, ItemChanged, LowStock, UserChanged)
 }
 
 # Enum-valued fields, converted back from their wire strings by ``decode``.

@@ -19,6 +19,7 @@ from db.events import ItemChange, ItemChanged
 from db.models import Category, Image, Item, Reservation, StockLevel, StockMovement, utcnow
 from db.pagination import Page, PageArgs, SortKey, count, paginate
 from db.stock.expressions import is_low, item_totals, totals_of
+from db.stock.pipeline import is_on_documents
 
 
 class ItemSort(StrEnum):
@@ -299,6 +300,12 @@ async def delete_item(session: AsyncSession, item_id: int) -> int:
     if used:
         raise ServiceError(
             ErrorCode.IN_USE, "The item has stock history: archive it instead", ["id"]
+        )
+    if await is_on_documents(session, item_id=item.id):
+        raise ServiceError(
+            ErrorCode.IN_USE,
+            "The item is on a purchase order or transfer: archive it instead",
+            ["id"],
         )
     await session.execute(delete(StockLevel).where(StockLevel.item_id == item.id))
     await session.delete(item)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import batch
+from db import batch, events
 from db.errors import ErrorCode, ServiceError
+from db.events import UserChanged
 from db.models import RefreshToken, Role, User, utcnow
 from db.pagination import Page, PageArgs, SortKey, count, paginate
 
@@ -25,6 +27,25 @@ async def count_users(session: AsyncSession) -> int:
 
 async def users_by_id(session: AsyncSession, ids: Sequence[int]) -> list[User | None]:
     return await batch.by_ids(session, User, ids)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenState:
+    """What a user's access tokens are checked against."""
+
+    id: int
+    email: str
+    role: Role
+    is_active: bool
+    token_version: int
+
+
+_TOKEN_STATE = select(User.id, User.email, User.role, User.is_active, User.token_version)
+
+
+async def token_state(session: AsyncSession, user_id: int) -> TokenState | None:
+    row = (await session.execute(_TOKEN_STATE.where(User.id == user_id))).first()
+    return None if row is None else TokenState(*row)
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -68,6 +89,7 @@ async def update_user(
     if revoke:
         user.token_version += 1
         await revoke_user_refresh_tokens(session, user.id)
+        events.record(session, UserChanged(user.id))
     await session.flush()
     return user
 

@@ -11,6 +11,7 @@ from db import batch, validation
 from db.errors import ErrorCode, ServiceError
 from db.models import Reservation, StockLevel, StockMovement, Warehouse, utcnow
 from db.pagination import Page, PageArgs, SortKey, count, paginate
+from db.stock.pipeline import is_on_documents
 
 
 async def list_warehouses(session: AsyncSession, args: PageArgs) -> Page[Warehouse]:
@@ -86,6 +87,10 @@ async def delete_warehouse(session: AsyncSession, warehouse_id: int) -> int:
     )
     if history:
         raise ServiceError(ErrorCode.IN_USE, "The warehouse has stock history", ["id"])
+    if await is_on_documents(session, warehouse_id=warehouse.id):
+        raise ServiceError(
+            ErrorCode.IN_USE, "The warehouse is on a purchase order or transfer", ["id"]
+        )
     await session.execute(delete(StockLevel).where(StockLevel.warehouse_id == warehouse.id))
     await session.delete(warehouse)
     await session.flush()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
     DisableIntrospection,
@@ -19,14 +18,18 @@ from strawberry.tools import merge_types
 from schema.auth import AuthMutation
 from schema.cache import LRU
 from schema.categories import CategoryMutation, CategoryQuery
+from schema.imports import ImportMutation, ImportQuery, ImportSubscription
 from schema.items import ItemMutation, ItemQuery
 from schema.limits import Limits, Measure, MeasureKey, QueryLimits
 from schema.masking import MaskUnexpectedErrors
 from schema.node import NodeQuery
 from schema.persisted import PersistedQueries, PersistedQueryStore
+from schema.purchasing import PurchaseOrderMutation, PurchaseOrderQuery
 from schema.relay import Node
-from schema.stock import StockMutation, StockQuery
-from schema.subscriptions import Subscription
+from schema.runner import Schema
+from schema.stock import StockMutation, StockQuery, StockStateMutation
+from schema.subscriptions import Subscription as LiveSubscription
+from schema.transfers import TransferMutation, TransferQuery
 from schema.uploads import UploadMutation
 from schema.users import UserMutation, UserQuery
 from schema.warehouses import WarehouseMutation, WarehouseQuery
@@ -39,14 +42,31 @@ Mutation = merge_types(
         CategoryMutation,
         WarehouseMutation,
         StockMutation,
+        StockStateMutation,
+        PurchaseOrderMutation,
+        TransferMutation,
         UploadMutation,
         UserMutation,
+        ImportMutation,
     ),
 )
 
 Query = merge_types(
-    "Query", (NodeQuery, UserQuery, ItemQuery, CategoryQuery, WarehouseQuery, StockQuery)
+    "Query",
+    (
+        NodeQuery,
+        UserQuery,
+        ItemQuery,
+        CategoryQuery,
+        WarehouseQuery,
+        StockQuery,
+        PurchaseOrderQuery,
+        TransferQuery,
+        ImportQuery,
+    ),
 )
+
+Subscription = merge_types("Subscription", (LiveSubscription, ImportSubscription))
 
 
 def build_schema(
@@ -63,7 +83,9 @@ def build_schema(
     """The Stockroom schema; ``api/`` passes its limits and production switches."""
     from schema.categories import Category
     from schema.items import Item
+    from schema.purchasing import PurchaseOrder
     from schema.stock import Reservation, StockLevel, StockMovement
+    from schema.transfers import Transfer
     from schema.users import User
     from schema.warehouses import Warehouse
 
@@ -87,11 +109,22 @@ def build_schema(
     if planner is not None:
         # Innermost: every other extension sees the planned result as an executed one.
         extensions.append(planner)
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        types=[Node, Item, Category, Warehouse, StockLevel, StockMovement, Reservation, User],
+        types=[
+            Node,
+            Item,
+            Category,
+            Warehouse,
+            StockLevel,
+            StockMovement,
+            Reservation,
+            PurchaseOrder,
+            Transfer,
+            User,
+        ],
         extensions=extensions,
         config=StrawberryConfig(
             disable_field_suggestions=production,

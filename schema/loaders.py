@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+from functools import cached_property
 from typing import Any, Generic, TypeVar
 
 from aiodataloader import DataLoader
@@ -13,13 +15,18 @@ from db.models import (
     Category,
     Image,
     Item,
+    PurchaseOrder,
+    PurchaseOrderLine,
     Reservation,
     StockLevel,
     StockMovement,
+    Transfer,
+    TransferLine,
     User,
     Warehouse,
 )
 from db.session import Reader
+from db.stock import history, pipeline
 from db.stock import queries as stock_queries
 
 K = TypeVar("K")
@@ -86,27 +93,79 @@ class Loaders:
 
     def __init__(self, reader: Reader) -> None:
         self._reader = reader
-        self.item: Loader[int, Item | None] = Loader(reader, items.items_by_id)
-        self.item_by_sku: Loader[str, Item | None] = Loader(reader, items.items_by_sku)
-        self.category: Loader[int, Category | None] = Loader(reader, categories.categories_by_id)
-        self.category_children: Loader[int, list[Category]] = Loader(
-            reader, categories.children_by_parent_id
-        )
-        self.warehouse: Loader[int, Warehouse | None] = Loader(reader, warehouses.warehouses_by_id)
-        self.stock_level: Loader[int, StockLevel | None] = Loader(
-            reader, stock_queries.levels_by_id
-        )
-        self.stock_levels_by_item: Loader[int, list[StockLevel]] = Loader(
-            reader, stock_queries.levels_by_item_id
-        )
-        self.movement: Loader[int, StockMovement | None] = Loader(
-            reader, stock_queries.movements_by_id
-        )
-        self.reservation: Loader[int, Reservation | None] = Loader(
-            reader, stock_queries.reservations_by_id
-        )
-        self.image: Loader[int, Image | None] = Loader(reader, uploads.images_by_id)
-        self.user: Loader[int, User | None] = Loader(reader, users.users_by_id)
+
+    # Each built on first use: a request touches one or two of them.
+    @cached_property
+    def item(self) -> Loader[int, Item | None]:
+        return Loader(self._reader, items.items_by_id)
+
+    @cached_property
+    def item_by_sku(self) -> Loader[str, Item | None]:
+        return Loader(self._reader, items.items_by_sku)
+
+    @cached_property
+    def category(self) -> Loader[int, Category | None]:
+        return Loader(self._reader, categories.categories_by_id)
+
+    @cached_property
+    def category_children(self) -> Loader[int, list[Category]]:
+        return Loader(self._reader, categories.children_by_parent_id)
+
+    @cached_property
+    def warehouse(self) -> Loader[int, Warehouse | None]:
+        return Loader(self._reader, warehouses.warehouses_by_id)
+
+    @cached_property
+    def stock_level(self) -> Loader[int, StockLevel | None]:
+        return Loader(self._reader, stock_queries.levels_by_id)
+
+    @cached_property
+    def stock_levels_by_item(self) -> Loader[int, list[StockLevel]]:
+        return Loader(self._reader, stock_queries.levels_by_item_id)
+
+    @cached_property
+    def movement(self) -> Loader[int, StockMovement | None]:
+        return Loader(self._reader, stock_queries.movements_by_id)
+
+    @cached_property
+    def reservation(self) -> Loader[int, Reservation | None]:
+        return Loader(self._reader, stock_queries.reservations_by_id)
+
+    @cached_property
+    def on_its_way(self) -> Loader[pipeline.LevelKey, pipeline.OnItsWay]:
+        return Loader(self._reader, pipeline.on_its_way)
+
+    @cached_property
+    def item_incoming(self) -> Loader[int, int]:
+        return Loader(self._reader, pipeline.incoming_by_item)
+
+    @cached_property
+    def snapshots_by_item(self) -> Loader[tuple[datetime, int], list[history.Snapshot]]:
+        return Loader(self._reader, history.snapshots_by_item)
+
+    @cached_property
+    def purchase_order(self) -> Loader[int, PurchaseOrder | None]:
+        return Loader(self._reader, pipeline.purchase_orders_by_id)
+
+    @cached_property
+    def purchase_order_lines(self) -> Loader[int, list[PurchaseOrderLine]]:
+        return Loader(self._reader, pipeline.lines_by_purchase_order_id)
+
+    @cached_property
+    def transfer(self) -> Loader[int, Transfer | None]:
+        return Loader(self._reader, pipeline.transfers_by_id)
+
+    @cached_property
+    def transfer_lines(self) -> Loader[int, list[TransferLine]]:
+        return Loader(self._reader, pipeline.lines_by_transfer_id)
+
+    @cached_property
+    def image(self) -> Loader[int, Image | None]:
+        return Loader(self._reader, uploads.images_by_id)
+
+    @cached_property
+    def user(self) -> Loader[int, User | None]:
+        return Loader(self._reader, users.users_by_id)
 
     def clear_all(self) -> None:
         """Forget cached rows, e.g. after a mutation committed new values."""

@@ -20,6 +20,13 @@ class MaskUnexpectedErrors(MaskErrors):
     def __init__(self) -> None:
         super().__init__(should_mask_error=is_unexpected)
 
+    def _process_result(self, result: object) -> None:
+        # MaskErrors asks isinstance() of a runtime-checkable Protocol, which inspects the
+        # result's attributes on every operation; a result with errors has ``errors``.
+        errors = getattr(result, "errors", None)
+        if errors:
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:
         request_id = getattr(self.execution_context.context, "request_id", None) or "-"
         log.error(

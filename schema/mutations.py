@@ -32,6 +32,13 @@ async def run(
     return result, []
 
 
+def actor_id(info: strawberry.Info[Context]) -> int:
+    """The acting user's id, for mutations whose permission class requires a user."""
+    user = info.context.user
+    assert user is not None  # the permission class guarantees it
+    return user.id
+
+
 @strawberry.type(description="Result of a delete mutation.")
 class DeletePayload:
     deleted_id: strawberry.ID | None = strawberry.field(

@@ -12,10 +12,13 @@ from schema.categories import Category
 from schema.context import Context
 from schema.errors import bad_input
 from schema.ids import from_global_id
+from schema.imports import resolve_node as resolve_import_job
 from schema.items import Item
 from schema.permissions import IsViewer
+from schema.purchasing import PurchaseOrder
 from schema.relay import Node
 from schema.stock import Reservation, StockLevel, StockMovement
+from schema.transfers import Transfer
 from schema.users import User
 from schema.warehouses import Warehouse
 
@@ -37,7 +40,10 @@ NODE_TYPES: dict[str, Resolver] = {
     "StockLevel": _via("stock_level", StockLevel.from_row),
     "StockMovement": _via("movement", StockMovement.from_row),
     "Reservation": _via("reservation", Reservation.from_row),
+    "PurchaseOrder": _via("purchase_order", PurchaseOrder.from_row),
+    "Transfer": _via("transfer", Transfer.from_row),
     "User": _via("user", User.from_row),
+    "ImportJob": resolve_import_job,
 }
 
 

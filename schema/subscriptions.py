@@ -18,7 +18,15 @@ from typing import Annotated, Any, TypeVar
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.events import Event, EventDecodeError, ItemChanged, LowStock, StockChanged, decode
+from db.events import (
+    Event,
+    EventDecodeError,
+    ItemChanged,
+    LowStock,
+    StockChanged,
+    UserChanged,
+    decode,
+)
 from db.models import Item as ItemRow
 from db.models import StockLevel as StockLevelRow
 from db.models import StockMovement as StockMovementRow
@@ -95,6 +103,8 @@ def _needed(event: Event) -> Needed:
                 ("item", ItemRow, event.item_id),
                 ("warehouse", WarehouseRow, event.warehouse_id),
             ]
+        case UserChanged():
+            return []  # no subscription listens on it
 
 
 class SharedReads:

@@ -18,9 +18,10 @@ from schema.permissions import IsManager, IsViewer
 from schema.relay import After, Before, Connection, First, Last, Node, global_id, page_args, paged
 
 if TYPE_CHECKING:
-    from schema.stock import StockLevel
+    from schema.stock import StockLevel, StockSnapshot
 
 StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.stock")]
+StockSnapshotRef = Annotated["StockSnapshot", strawberry.lazy("schema.stock")]
 
 
 @strawberry.type(description="A place where stock is kept.")
@@ -62,6 +63,27 @@ class Warehouse(Node):
             lambda: reader(stock_queries.list_warehouse_levels, self.pk, low, args),
             StockLevel.from_row,
             lambda: reader(stock_queries.count_warehouse_levels, self.pk, low),
+        )
+
+
+    @strawberry.field(
+        description="Its stock levels as they stood at an instant (month end, say), rebuilt "
+        "from the ledger; ordered by item like `stockLevels`."
+    )
+    async def stock_at(
+        self,
+        info: strawberry.Info[Context],
+        at: Annotated[datetime, strawberry.argument(description="The instant (UTC).")],
+        first: First = None,
+        after: After = None,
+    ) -> Connection[StockSnapshotRef]:
+        from schema.stock import StockSnapshot
+
+        reader, args = info.context.reader, page_args(first, after)
+        return await paged(
+            lambda: reader(stock_queries.warehouse_snapshots, self.pk, at, args),
+            StockSnapshot.from_row,
+            lambda: reader(stock_queries.count_warehouse_levels, self.pk, False),
         )
 
 

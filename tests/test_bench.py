@@ -16,7 +16,7 @@ import pytest
 
 from api.passwords import PRODUCTION_PARAMETERS
 from bench.profile import summarise
-from bench.runner import _ledger_check, _ledger_snapshot
+from bench.runner import SERVERS_FOR, Options, _ledger_check, _ledger_snapshot
 from tests.conftest import Database
 from tests.throwaway import missing
 
@@ -57,10 +57,16 @@ def test_quick_run_measures_every_workload(tmp_path: Path) -> None:
     ):
         ours = _row(report, workload, "Stockroom")
         assert float(ours[2].replace(",", "")) > 0, ours  # requests completed
-        assert ours[9] == "0", f"failed requests: {ours}"
+        assert ours[10] == "0", f"failed requests: {ours}"
+        assert float(ours[6]) > 0, f"no server CPU measured: {ours}"
+    for ceiling in ("router ceiling", "FastAPI ceiling"):
+        row = _row(report, "W2 item(id)", ceiling)
+        # no database behind a ceiling, and every request answered
+        assert float(row[2].replace(",", "")) > 0 and row[5] == "0.0" and row[10] == "0", row
+    assert "## W2: per request" in report and "\N{MULTIPLICATION SIGN} router ceiling" in report
     floor = _row(report, "W2 item(id)", "floor")
     # One statement, and the baseline of its own ratio.
-    assert floor[5] == "1.0" and floor[7] == "1.00\N{MULTIPLICATION SIGN}", floor
+    assert floor[5] == "1.0" and floor[8] == "1.00\N{MULTIPLICATION SIGN}", floor
     # SQL per request must not grow with the page size.
     assert (
         _row(report, "W1 items(first: 100)", "Stockroom")[5]
@@ -102,6 +108,19 @@ async def test_ledger_check_finds_an_update_without_its_movement(seeded_db: Data
         assert await _ledger_check(dsn, hot, before, last) == (1, 1)
     finally:
         await connection.close()
+
+
+def test_only_selects_workloads_by_prefix() -> None:
+    every = Options()
+    w2 = Options(only=("W2",))
+    small = Options(only=("W1 items(first: 10)", "W3"))
+    assert every.wants("W4") and every.wants("W1 items(first: 100)")
+    assert w2.wants("W2 item(id)") and not w2.wants("W1 items(first: 10)")
+    assert not w2.wants("W4")
+    assert small.wants("W1 items(first: 10)") and not small.wants("W1 items(first: 100)")
+    assert small.wants("W3 adjustStock")
+    # every workload names the servers it needs
+    assert {"W1", "W2", "W3", "W4"} <= set(SERVERS_FOR)
 
 
 def test_profile_summary_counts_only_the_event_loop_thread() -> None:

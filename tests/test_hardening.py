@@ -13,7 +13,13 @@ import asyncpg
 import httpx
 import pytest
 import websockets
-from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType, get_named_type, parse
+from graphql import (
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    get_named_type,
+    parse,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import queries as graphql_queries
@@ -27,6 +33,7 @@ from tests.conftest import Database, _client_for, make_settings
 from tests.queries import ADJUST, LOGIN, ME, STOCK_DELTAS
 from tests.seeded import over_http, seeded_ids
 from tests.server import serve
+from tests.strategies import CUSTOM_SCALARS
 
 DEEP = "{ items(first: 1) { edges { node { category { parent { parent { parent { parent { " \
        "parent { parent { parent { parent { parent { name } } } } } } } } } } } } } }"
@@ -41,11 +48,9 @@ async def _refused_without_sql(client, query: str, token: str | None) -> dict[st
         body = await client.execute(query, token=token)
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX", body
     assert body.get("data") is None
-    # with a token, only the viewer lookup ran: nothing of the operation itself
-    touched = [s for s in statements if "FROM users" not in s]
-    assert touched == []
-    if token is None:
-        assert statements == []
+    # nothing of the operation ran (a token's user is read by the worker's viewer cache,
+    # whose statements are not the request's)
+    assert statements == []
     return body
 
 
@@ -374,7 +379,7 @@ async def test_random_valid_queries_never_500_or_leak(prod_client, data):
     if prod_client.token is None:
         await prod_client.login_as("admin")
     sdl = (await prod_client.http.get("/schema.graphql")).text
-    query = data.draw(graphql_queries(sdl))
+    query = data.draw(graphql_queries(sdl, custom_scalars=CUSTOM_SCALARS))
     response = await prod_client.http.post(
         "/graphql", json={"query": query},
         headers={"Authorization": f"Bearer {prod_client.token}"})

@@ -175,7 +175,8 @@ async def test_with_the_database_stopped_every_request_is_a_json_503(pg):
         assert ready.json()["checks"]["database"].startswith("error")
         for accept in ("application/json", NEW, "*/*"):
             media = NEW if accept == NEW else "application/json"
-            # with a token: the viewer lookup fails before any GraphQL runs
+            # with a token: the viewer lookup fails before any GraphQL runs (or, while the
+            # worker still trusts its copy of the viewer, the read itself fails)
             error = assert_unavailable(await client.http.post(
                 "/graphql", json={"query": READ}, headers={**token, "Accept": accept}), media)
             assert error["extensions"]["applied"] is False

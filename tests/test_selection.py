@@ -53,6 +53,7 @@ from schema.selection import (
     selection_of,
     shape_variables,
 )
+from tests.strategies import CUSTOM_SCALARS
 
 SCHEMA: GraphQLSchema = build_schema()._schema
 
@@ -336,7 +337,9 @@ def _named(type_: str) -> NamedTypeNode:
 def _rewritten(draw: st.DrawFn) -> tuple[DocumentNode, dict[str, bool]]:
     """A generated query with its selections duplicated, wrapped in inline fragments and
     named fragments (new and reused), and put under @skip/@include."""
-    base: DocumentNode = draw(graphql_queries(SCHEMA, print_ast=lambda d: d, allow_x00=False))
+    base: DocumentNode = draw(graphql_queries(
+        SCHEMA, print_ast=lambda d: d, allow_x00=False, custom_scalars=CUSTOM_SCALARS
+    ))
     operation = base.definitions[0]
     assert isinstance(operation, OperationDefinitionNode)
     fragments: dict[str, FragmentDefinitionNode] = {}

@@ -7,7 +7,9 @@ one network chunk, and the upload is refused (413) the moment the file passes th
 without reading the rest of the body. ``store_upload_file`` (the GraphQL ``Upload`` scalar,
 whose body the framework already spooled) goes through the same sink, image check and
 publication. On every failure path, a cancelled task and a client that went away included,
-the temp file is removed; on success it has been renamed into storage.
+the temp file is removed; on success it has been renamed into storage. The multipart
+streaming itself (``stream_file_part``) takes any ``PartSink``: the import upload uses it
+with its own checks.
 
 Refusals raise ``UploadError`` (``status_code``, ``message``) for the route to map:
   400 ``BadUpload``: malformed Content-Length or multipart body, no ``file`` part or more
@@ -26,7 +28,7 @@ import re
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.to_thread
@@ -186,7 +188,7 @@ async def _check_and_publish(
 class _Form:
     """MultipartParser callbacks: route the ``file`` part's bytes into the sink."""
 
-    def __init__(self, sink: _Sink) -> None:
+    def __init__(self, sink: PartSink) -> None:
         self.sink = sink
         self.parts = 0
         self.headers: dict[bytes, bytes] = {}
@@ -247,7 +249,7 @@ class _Form:
         self.ended = True
 
 
-def _check_headers(headers: Headers, max_bytes: int) -> bytes:
+def check_multipart_headers(headers: Headers, max_bytes: int) -> bytes:
     """Refuse what the headers already give away; return the multipart boundary."""
     declared = headers.get("content-length")
     if declared is not None:
@@ -265,40 +267,63 @@ def _check_headers(headers: Headers, max_bytes: int) -> bytes:
     return boundary
 
 
+class PartSink(Protocol):
+    """Where ``stream_file_part`` puts the ``file`` part's bytes."""
+
+    def feed(self, data: bytes) -> None:
+        """Take bytes from the parser callback (synchronous; may raise UploadError)."""
+        ...
+
+    async def flush(self) -> None:
+        """Write what was fed, between network chunks."""
+        ...
+
+
+async def stream_file_part(
+    request: Request, sink: PartSink, boundary: bytes, max_bytes: int
+) -> None:
+    """Parse the multipart body as it arrives and feed the ``file`` part to ``sink``.
+
+    Reading stops (413) once the body passes ``max_bytes`` plus the multipart overhead,
+    whatever Content-Length said; refusals raise ``UploadError``.
+    """
+    max_body = max_bytes + MULTIPART_OVERHEAD
+    form = _Form(sink)
+    try:
+        parser = MultipartParser(boundary, form.callbacks())
+    except FormParserError:
+        raise BadUpload("Malformed multipart boundary") from None
+    received = 0
+    try:
+        # aclosing: leaving early (413, a bad part) stops reading the body right there.
+        async with aclosing(request.stream()) as body:
+            async for chunk in body:
+                received += len(chunk)
+                if received > max_body:  # chunked (no Content-Length), or lying about it
+                    raise UploadTooLarge(f"The file is larger than {max_bytes} bytes")
+                parser.write(chunk)
+                await sink.flush()
+                if form.ended:
+                    break  # an epilogue after the final delimiter is not worth reading
+    except ClientDisconnect:
+        raise ClientGone() from None
+    except FormParserError:
+        raise BadUpload("Malformed multipart body") from None
+    if not form.seen:
+        raise BadUpload("No `file` field in the form")
+    if not (form.complete and form.ended):
+        # python_multipart's finalize() does not check this: a cut-off body must not pass.
+        raise BadUpload("The multipart body ended early")
+
+
 async def receive_upload(
     request: Request, storage: Storage, max_bytes: int, max_pixels: int
 ) -> StoredUpload:
     """Stream the multipart field ``file`` into storage; refusals raise ``UploadError``."""
-    boundary = _check_headers(request.headers, max_bytes)
-    max_body = max_bytes + MULTIPART_OVERHEAD
+    boundary = check_multipart_headers(request.headers, max_bytes)
 
     async def fill(sink: _Sink) -> None:
-        form = _Form(sink)
-        try:
-            parser = MultipartParser(boundary, form.callbacks())
-        except FormParserError:
-            raise BadUpload("Malformed multipart boundary") from None
-        received = 0
-        try:
-            # aclosing: leaving early (413, a bad part) stops reading the body right there.
-            async with aclosing(request.stream()) as body:
-                async for chunk in body:
-                    received += len(chunk)
-                    if received > max_body:  # chunked (no Content-Length), or lying about it
-                        raise UploadTooLarge(f"The file is larger than {max_bytes} bytes")
-                    parser.write(chunk)
-                    await sink.flush()
-                    if form.ended:
-                        break  # an epilogue after the final delimiter is not worth reading
-        except ClientDisconnect:
-            raise ClientGone() from None
-        except FormParserError:
-            raise BadUpload("Malformed multipart body") from None
-        if not form.seen:
-            raise BadUpload("No `file` field in the form")
-        if not (form.complete and form.ended):
-            # python_multipart's finalize() does not check this: a cut-off body must not pass.
-            raise BadUpload("The multipart body ended early")
+        await stream_file_part(request, sink, boundary, max_bytes)
 
     return await _stage(storage, max_bytes, max_pixels, fill)
 

@@ -27,7 +27,8 @@ select json_build_object('data', json_build_object('items', json_build_object('e
     'category', case when c.id is null then null else json_build_object('name', c.name) end,
     'stockLevels', coalesce((
       select json_agg(json_build_object('onHand', l.on_hand,
-               'available', l.on_hand - l.reserved,
+               'available', greatest(l.on_hand - l.reserved - l.damaged - l.quality_control
+                                       - l.safety_stock, 0),
                'warehouse', json_build_object('code', w.code)) order by w.code)
       from stock_levels l join warehouses w on w.id = l.warehouse_id
       where l.item_id = i.id), '[]'::json)
@@ -43,7 +44,9 @@ where not archived order by name, id limit $1
 """
 W1_CATEGORIES = "select id, name from categories where id = any($1::int[])"
 W1_LEVELS = """
-select l.item_id, l.on_hand, l.on_hand - l.reserved as available, w.code
+select l.item_id, l.on_hand,
+  greatest(l.on_hand - l.reserved - l.damaged - l.quality_control - l.safety_stock, 0) as available,
+  w.code
 from stock_levels l join warehouses w on w.id = l.warehouse_id
 where l.item_id = any($1::int[]) order by w.code
 """

@@ -76,7 +76,7 @@ class Item:
         query = select(StockLevelRow).where(StockLevelRow.item_id == self.id)
         return [
             StockLevel(
-                on_hand=r.on_hand, available=r.on_hand - r.reserved, warehouse_id=r.warehouse_id
+                on_hand=r.on_hand, available=r.available, warehouse_id=r.warehouse_id
             )
             for r in await _session(info).scalars(query.order_by(StockLevelRow.warehouse_id))
         ]

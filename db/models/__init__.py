@@ -2,6 +2,13 @@
 
 from db.models.base import Base, utcnow
 from db.models.catalog import Category, Item
+from db.models.imports import ImportJob, ImportKind, ImportPhase, ImportRowError, ImportStatus
+from db.models.purchasing import (
+    OPEN_PURCHASE_ORDER,
+    PurchaseOrder,
+    PurchaseOrderLine,
+    PurchaseOrderStatus,
+)
 from db.models.stock import (
     IdempotencyRecord,
     MovementKind,
@@ -9,25 +16,42 @@ from db.models.stock import (
     ReservationStatus,
     StockLevel,
     StockMovement,
+    StockState,
+    available_units,
 )
+from db.models.transfers import Transfer, TransferLine, TransferStatus
 from db.models.uploads import Image
 from db.models.users import RefreshToken, Role, User
 from db.models.warehouses import Warehouse
 
 __all__ = [
+    "OPEN_PURCHASE_ORDER",
     "Base",
     "Category",
     "IdempotencyRecord",
     "Image",
+    "ImportJob",
+    "ImportKind",
+    "ImportPhase",
+    "ImportRowError",
+    "ImportStatus",
     "Item",
     "MovementKind",
+    "PurchaseOrder",
+    "PurchaseOrderLine",
+    "PurchaseOrderStatus",
     "RefreshToken",
     "Reservation",
     "ReservationStatus",
     "Role",
     "StockLevel",
     "StockMovement",
+    "StockState",
+    "Transfer",
+    "TransferLine",
+    "TransferStatus",
     "User",
     "Warehouse",
+    "available_units",
     "utcnow",
 ]

@@ -1,16 +1,17 @@
 """Stock levels and their ledger: find or create, lock, change, record.
 
-Concurrency: a level changes only through one conditional UPDATE (``… WHERE available after
-the change >= 0 RETURNING …``), so PostgreSQL re-checks the condition after waiting on the row
-lock and no update is lost. Lock order everywhere: reservations before levels, levels by
-ascending id (so opposite transfers queue instead of deadlocking). On SQLite every write
-transaction begins IMMEDIATE, which serialises writers. CHECK constraints refuse anything
-that slips past.
+Concurrency: a level changes only through one conditional UPDATE (``… WHERE available >= the
+units the change takes RETURNING …``), so PostgreSQL re-checks the condition after waiting on
+the row lock and no update is lost. Lock order everywhere: a purchase order or transfer row
+first (``FOR UPDATE``, before any stock), then reservations, then levels by ascending id (so
+opposite transfers queue instead of deadlocking). On SQLite every write transaction begins
+IMMEDIATE, which serialises writers. CHECK constraints refuse anything that slips past.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,6 +27,7 @@ from db.models import (
     ReservationStatus,
     StockLevel,
     StockMovement,
+    StockState,
     Warehouse,
     utcnow,
 )
@@ -61,6 +63,9 @@ async def level_id(session: AsyncSession, item_id: int, warehouse_id: int) -> in
         "warehouse_id": warehouse_id,
         "on_hand": 0,
         "reserved": 0,
+        "damaged": 0,
+        "quality_control": 0,
+        "safety_stock": 0,
         "updated_at": utcnow(),
     }
     await session.execute(
@@ -72,22 +77,46 @@ async def level_id(session: AsyncSession, item_id: int, warehouse_id: int) -> in
 
 
 async def change_level(
-    session: AsyncSession, level: int, *, on_hand: int = 0, reserved: int = 0
+    session: AsyncSession,
+    level: int,
+    *,
+    on_hand: int = 0,
+    reserved: int = 0,
+    damaged: int = 0,
+    quality_control: int = 0,
+    safety_stock: int = 0,
+    enforce_available: bool = True,
 ) -> StockLevel | None:
-    """Apply deltas atomically; None when the result would break a stock rule."""
+    """Apply deltas atomically; None when the result would break a stock rule.
+
+    A change that takes available units (ships, reserves, marks damaged) needs that many
+    available. ``enforce_available=False`` is for facts and settings that may leave nothing
+    available (a count, a safety stock, damaged units arriving): they only keep every
+    quantity within on hand.
+    """
+    takes = reserved + damaged + quality_control + safety_stock - on_hand
+    allocated = reserved + damaged + quality_control - on_hand  # units leaving the free part
+    conditions = [StockLevel.id == level]
+    if enforce_available and takes > 0:
+        conditions.append(StockLevel.available >= takes)
+    elif allocated > 0:
+        free = StockLevel.on_hand - StockLevel.reserved - StockLevel.damaged
+        conditions.append(free - StockLevel.quality_control >= allocated)
+    deltas = (
+        (StockLevel.on_hand, on_hand),
+        (StockLevel.reserved, reserved),
+        (StockLevel.damaged, damaged),
+        (StockLevel.quality_control, quality_control),
+        (StockLevel.safety_stock, safety_stock),
+    )
+    # On hand never drops below the units held in other states (the guards above).
+    conditions.extend(column >= -delta for column, delta in deltas[1:] if delta < 0)
+    # Only the columns that change: the usual statement stays the one it always was.
+    values: dict[Any, Any] = {column.key: column + delta for column, delta in deltas if delta}
     stmt = (
         update(StockLevel)
-        .where(
-            StockLevel.id == level,
-            # available after the change stays >= 0
-            StockLevel.available >= reserved - on_hand,
-            StockLevel.reserved + reserved >= 0,
-        )
-        .values(
-            on_hand=StockLevel.on_hand + on_hand,
-            reserved=StockLevel.reserved + reserved,
-            updated_at=utcnow(),
-        )
+        .where(*conditions)
+        .values(**values, updated_at=utcnow())
         .returning(StockLevel)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
@@ -121,6 +150,8 @@ async def write_ledger(
     reason: str | None = None,
     reference: str | None = None,
     reservation_id: int | None = None,
+    from_state: StockState | None = None,
+    to_state: StockState | None = None,
 ) -> StockMovement:
     """The ledger row for a change just applied to ``level``, and its events."""
     movement = StockMovement(
@@ -130,6 +161,11 @@ async def write_ledger(
         delta=delta,
         on_hand_after=level.on_hand,
         reserved_after=level.reserved,
+        damaged_after=level.damaged,
+        quality_control_after=level.quality_control,
+        safety_stock_after=level.safety_stock,
+        from_state=from_state,
+        to_state=to_state,
         reason=reason,
         reference=reference,
         actor_id=actor_id,

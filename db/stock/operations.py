@@ -77,17 +77,19 @@ async def set_stock_count(
                 f"On hand is {current.on_hand}, not the expected {expected}: count again",
                 ["expected_on_hand"],
             )
-        if request.counted < current.reserved:
+        held = current.reserved + current.damaged + current.quality_control
+        if request.counted < held:
             raise ServiceError(
                 ErrorCode.INSUFFICIENT_STOCK,
-                f"{current.reserved} units are reserved: release reservations before "
-                "counting lower",
+                f"{held} units are reserved, damaged or in quality control: release or move "
+                "them before counting lower",
                 ["counted"],
             )
         available_before = current.available
         delta = request.counted - current.on_hand
-        level = await change_level(session, target.level_id, on_hand=delta)
-        assert level is not None, "the row is locked and the count is above reserved"
+        # A count is a fact: it may leave nothing available above the safety stock.
+        level = await change_level(session, target.level_id, on_hand=delta, enforce_available=False)
+        assert level is not None, "the row is locked and the count covers every held unit"
         movement = await write_ledger(
             session,
             level,
@@ -95,6 +97,7 @@ async def set_stock_count(
             delta,
             actor_id=actor_id,
             reason=request.reason,
+            reference=request.reference,
             available_before=available_before,
             reorder_point=target.item.reorder_point,
         )

@@ -1,4 +1,8 @@
-"""Read side of stock: levels, the ledger, reservations and the inventory summary."""
+"""Read side of stock: levels, the ledger, reservations and the inventory summary.
+
+Stock as of an instant is rebuilt in ``db.stock.history``; the summary and a warehouse's
+levels take an optional ``at`` and read through it.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from db.models import (
 )
 from db.pagination import Page, PageArgs, SortKey, count, paginate
 from db.stock.expressions import is_low, item_totals, totals_of
+from db.stock.history import Snapshot, item_totals_at, snapshots
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +117,18 @@ async def count_warehouse_levels(
     return await count(session, _warehouse_levels(warehouse_id, low_stock_only))
 
 
+async def warehouse_snapshots(
+    session: AsyncSession, warehouse_id: int, at: datetime, args: PageArgs
+) -> Page[Snapshot]:
+    """A page of one warehouse's levels as of ``at``, in the order of its stock levels."""
+    page = await list_warehouse_levels(session, warehouse_id, False, args)
+    ids = [level.id for level in page.nodes]
+    found = await snapshots(session, at, StockLevel.id.in_(ids)) if ids else []
+    by_level = {snap.level_id: snap for snap in found}
+    nodes = [by_level[level_id] for level_id in ids]
+    return Page(nodes, page.positions, page.has_next_page, page.has_previous_page)
+
+
 async def levels_by_item_id(
     session: AsyncSession, item_ids: Sequence[int]
 ) -> list[list[StockLevel]]:
@@ -150,9 +167,14 @@ async def reservations_by_id(session: AsyncSession, ids: Sequence[int]) -> list[
     return await batch.by_ids(session, Reservation, ids)
 
 
-async def inventory_summary(session: AsyncSession, warehouse_id: int | None) -> InventorySummaryRow:
-    """Counts and value over live (non-archived) items, in one statement."""
-    totals = item_totals(warehouse_id)
+async def inventory_summary(
+    session: AsyncSession, warehouse_id: int | None, at: datetime | None = None
+) -> InventorySummaryRow:
+    """Counts and value over live (non-archived) items, now or as of ``at``, in one statement.
+
+    As of an instant, units are those the ledger held then, valued at today's unit cost.
+    """
+    totals = item_totals(warehouse_id) if at is None else item_totals_at(at, warehouse_id)
     on_hand, available = totals_of(totals)
     stmt = (
         select(

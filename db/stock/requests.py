@@ -120,6 +120,8 @@ class CountRequest(KeyedRequest):
     counted: int
     expected_on_hand: int | None = None
     reason: str | None = None
+    # Where the count came from, e.g. ``import:<job id>`` for a row of a stock-count import.
+    reference: str | None = None
     idempotency_key: str | None = None
 
     def check(self) -> None:
@@ -127,6 +129,7 @@ class CountRequest(KeyedRequest):
         if self.expected_on_hand is not None:
             check_quantity(self.expected_on_hand, "expected_on_hand", allow_zero=True)
         check_text(self.reason, "reason")
+        check_text(self.reference, "reference")
         check_key(self.idempotency_key)
 
     def fingerprint(self) -> dict[str, Any]:
@@ -136,6 +139,8 @@ class CountRequest(KeyedRequest):
             "counted": self.counted,
             "expected": self.expected_on_hand,
             "reason": self.reason,
+            # Only when given: keys recorded before counts had a reference keep their hash.
+            **({"reference": self.reference} if self.reference is not None else {}),
         }
 
 

@@ -23,12 +23,13 @@ from schema.relay import After, Connection, First, Node, global_id, page_args, p
 
 if TYPE_CHECKING:
     from schema.categories import Category
-    from schema.stock import StockLevel, StockMovement
+    from schema.stock import StockLevel, StockMovement, StockSnapshot
     from schema.uploads import Image
 
 CategoryRef = Annotated["Category", strawberry.lazy("schema.categories")]
 StockLevelRef = Annotated["StockLevel", strawberry.lazy("schema.stock")]
 StockMovementRef = Annotated["StockMovement", strawberry.lazy("schema.stock")]
+StockSnapshotRef = Annotated["StockSnapshot", strawberry.lazy("schema.stock")]
 ImageRef = Annotated["Image", strawberry.lazy("schema.uploads")]
 
 T = TypeVar("T")
@@ -166,6 +167,35 @@ class Item(Node):
 
             return cast(Any, later())
         return compute(levels)
+
+    @strawberry.field(
+        description="Units ordered and not yet received on open purchase orders, across all "
+        "warehouses."
+    )
+    async def incoming(self, info: strawberry.Info[Context]) -> int:
+        return await info.context.loaders.item_incoming.load(self.pk)
+
+    @strawberry.field(
+        description="Its stock per warehouse as it stood at an instant, rebuilt from the "
+        "ledger; one entry per level it has today, by warehouse."
+    )
+    async def stock_at(
+        self,
+        info: strawberry.Info[Context],
+        at: Annotated[datetime, strawberry.argument(description="The instant (UTC).")],
+        warehouse_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only this warehouse.")
+        ] = None,
+    ) -> list[StockSnapshotRef]:
+        from schema.stock import StockSnapshot
+
+        wanted = decode_optional(warehouse_id, "Warehouse")
+        rows = await info.context.loaders.snapshots_by_item.load((at, self.pk))
+        return [
+            StockSnapshot.from_row(row)
+            for row in rows
+            if wanted is None or row.warehouse_id == wanted
+        ]
 
     @strawberry.field(description="Its stock ledger, newest first.")
     async def movements(

@@ -54,7 +54,8 @@ def _levels(record: Record) -> list[Record]:
 
 
 _AVAILABLE = StockLevelRow.available.fget  # the one definition, applied to plain rows
-_STOCK = ("on_hand", "reserved")  # what `available` reads
+# What `available` reads (db.models.stock.available_units).
+_STOCK = ("on_hand", "reserved", "damaged", "quality_control", "safety_stock")
 
 
 def _on_hand(record: Record) -> int:
@@ -229,7 +230,120 @@ PLANNED_ROOTS = frozenset(
 )
 
 # Fields that run through the resolvers, and why (the operation selecting one falls back).
-FALLBACK: dict[str, dict[str, str]] = {}
+_LATER = "not planned yet: purchase orders, transfers, quantity states and imports"
+_AS_OF = "stock as of a date is rebuilt from the ledger by its own query"
+FALLBACK: dict[str, dict[str, str]] = {
+    "Query": dict.fromkeys(
+        ("importJob", "importJobs", "purchaseOrder", "purchaseOrders", "transfer", "transfers"),
+        _LATER,
+    ),
+    "Item": {"incoming": _LATER, "stockAt": _AS_OF},
+    "Warehouse": {"stockAt": _AS_OF},
+    "StockLevel": dict.fromkeys(
+        ("damaged", "inTransit", "incoming", "qualityControl", "safetyStock"), _LATER
+    ),
+    "StockMovement": dict.fromkeys(
+        ("damagedAfter", "fromState", "qualityControlAfter", "safetyStockAfter", "toState"),
+        _LATER,
+    ),
+    **{
+        name: dict.fromkeys(fields, _LATER)
+        for name, fields in (
+            (
+                "ImportJob",
+                (
+                    "created",
+                    "createdAt",
+                    "dryRun",
+                    "errorPolicy",
+                    "errors",
+                    "failed",
+                    "failureReason",
+                    "finishedAt",
+                    "id",
+                    "kind",
+                    "phase",
+                    "processed",
+                    "startedAt",
+                    "status",
+                    "total",
+                    "unchanged",
+                    "updated",
+                ),
+            ),
+            ("ImportRowError", ("code", "column", "line", "message")),
+            (
+                "PurchaseOrder",
+                (
+                    "createdAt",
+                    "expectedAt",
+                    "id",
+                    "lines",
+                    "number",
+                    "orderedAt",
+                    "status",
+                    "supplier",
+                    "updatedAt",
+                    "warehouse",
+                ),
+            ),
+            (
+                "PurchaseOrderLine",
+                ("item", "quantityOrdered", "quantityOutstanding", "quantityReceived"),
+            ),
+            (
+                "Transfer",
+                (
+                    "cancelledAt",
+                    "from",
+                    "id",
+                    "lines",
+                    "receivedAt",
+                    "reference",
+                    "shippedAt",
+                    "status",
+                    "to",
+                ),
+            ),
+            (
+                "TransferLine",
+                (
+                    "item",
+                    "quantity",
+                    "quantityDamaged",
+                    "quantityLost",
+                    "quantityReceived",
+                    "shortReason",
+                ),
+            ),
+            (
+                "StockSnapshot",
+                (
+                    "available",
+                    "damaged",
+                    "item",
+                    "onHand",
+                    "qualityControl",
+                    "reserved",
+                    "safetyStock",
+                    "warehouse",
+                ),
+            ),
+        )
+    },
+    **{
+        f"{name}Connection": dict.fromkeys(("edges", "pageInfo", "totalCount"), _LATER)
+        for name in ("ImportJob", "ImportRowError", "PurchaseOrder", "StockSnapshot", "Transfer")
+    },
+    **{
+        f"{name}Edge": dict.fromkeys(("cursor", "node"), _LATER)
+        for name in ("ImportJob", "ImportRowError", "PurchaseOrder", "StockSnapshot", "Transfer")
+    },
+}
+
+
+# Arguments of planned fields that make the operation fall back: "Type.field(argument)".
+FALLBACK_ARGUMENTS: dict[str, str] = {"Query.inventorySummary(at)": _AS_OF}
 
 
 def entry(type_name: str, field_name: str) -> Entry | None:

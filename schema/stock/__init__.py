@@ -1,7 +1,9 @@
-"""Stock in GraphQL: ``types`` (levels, ledger rows, reservations), ``queries``, ``mutations``."""
+"""Stock in GraphQL: ``types`` (levels, ledger rows, reservations, snapshots), ``queries``,
+``mutations`` and ``states`` (quantity states and safety stock)."""
 
 from schema.stock.mutations import StockMutation
 from schema.stock.queries import StockQuery
+from schema.stock.states import StockStateMutation
 from schema.stock.types import (
     InventorySummary,
     MovementKind,
@@ -9,6 +11,8 @@ from schema.stock.types import (
     ReservationStatus,
     StockLevel,
     StockMovement,
+    StockSnapshot,
+    StockState,
 )
 
 __all__ = [
@@ -20,4 +24,7 @@ __all__ = [
     "StockMovement",
     "StockMutation",
     "StockQuery",
+    "StockSnapshot",
+    "StockState",
+    "StockStateMutation",
 ]

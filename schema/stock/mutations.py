@@ -14,7 +14,7 @@ from db.models import MovementKind as MovementKindEnum
 from schema.context import Context
 from schema.errors import ARGUMENTS, InputPaths, UserError, user_errors
 from schema.ids import pk_of
-from schema.mutations import run
+from schema.mutations import actor_id, run
 from schema.permissions import IsClerk
 from schema.stock.types import MovementKind, Reservation, StockLevel, StockMovement
 
@@ -189,12 +189,6 @@ def _parse_row(row: AdjustStockInput) -> stock.AdjustRequest | ServiceError:
 BULK_ROWS = InputPaths(prefix=("inputs",))
 
 
-def _actor(info: strawberry.Info[Context]) -> int:
-    user = info.context.user
-    assert user is not None  # the permission class guarantees it
-    return user.id
-
-
 @strawberry.type
 class StockMutation:
     @strawberry.mutation(
@@ -205,7 +199,7 @@ class StockMutation:
         info: strawberry.Info[Context],
         input: Annotated[AdjustStockInput, strawberry.argument(description="The change.")],
     ) -> StockPayload:
-        actor = _actor(info)
+        actor = actor_id(info)
         result, errors = await run(
             info.context, lambda s: stock.adjust_stock(s, input.to_request(), actor_id=actor)
         )
@@ -219,7 +213,7 @@ class StockMutation:
         info: strawberry.Info[Context],
         input: Annotated[StockCountInput, strawberry.argument(description="The count.")],
     ) -> StockPayload:
-        actor = _actor(info)
+        actor = actor_id(info)
         result, errors = await run(
             info.context, lambda s: stock.set_stock_count(s, input.to_request(), actor_id=actor)
         )
@@ -238,7 +232,7 @@ class StockMutation:
             strawberry.argument(description="Default REJECT_EVERYTHING: all rows or none."),
         ] = None,
     ) -> BulkStockPayload:
-        actor = _actor(info)
+        actor = actor_id(info)
         policy = stock.ErrorPolicy(error_policy or stock.ErrorPolicy.REJECT_EVERYTHING)
         requests = [_parse_row(row) for row in inputs]
         try:
@@ -271,7 +265,7 @@ class StockMutation:
         info: strawberry.Info[Context],
         input: Annotated[TransferStockInput, strawberry.argument(description="The transfer.")],
     ) -> TransferPayload:
-        actor = _actor(info)
+        actor = actor_id(info)
         result, errors = await run(
             info.context, lambda s: stock.transfer_stock(s, input.to_request(), actor_id=actor)
         )
@@ -290,7 +284,7 @@ class StockMutation:
         info: strawberry.Info[Context],
         input: Annotated[ReserveStockInput, strawberry.argument(description="The hold.")],
     ) -> ReservationPayload:
-        actor = _actor(info)
+        actor = actor_id(info)
         result, errors = await run(
             info.context, lambda s: stock.reserve_stock(s, input.to_request(), actor_id=actor)
         )
@@ -305,7 +299,7 @@ class StockMutation:
         info: strawberry.Info[Context],
         id: Annotated[strawberry.ID, strawberry.argument(description="The reservation.")],
     ) -> ReservationPayload:
-        actor = _actor(info)
+        actor = actor_id(info)
 
         async def work(session: AsyncSession) -> stock.ReservationResult:
             pk = pk_of(id, "Reservation", "id")
@@ -323,7 +317,7 @@ class StockMutation:
         info: strawberry.Info[Context],
         id: Annotated[strawberry.ID, strawberry.argument(description="The reservation.")],
     ) -> ReservationPayload:
-        actor = _actor(info)
+        actor = actor_id(info)
 
         async def work(session: AsyncSession) -> stock.ReservationResult:
             pk = pk_of(id, "Reservation", "id")

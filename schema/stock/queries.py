@@ -98,9 +98,16 @@ class StockQuery:
         warehouse_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this warehouse.")
         ] = None,
+        at: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="As of this instant (UTC), rebuilt from the ledger and valued at "
+                "today's unit costs; now when absent."
+            ),
+        ] = None,
     ) -> InventorySummary:
         pk = decode_optional(warehouse_id, "Warehouse")
-        row = await info.context.reader(queries.inventory_summary, pk)
+        row = await info.context.reader(queries.inventory_summary, pk, at)
         return InventorySummary(
             item_count=row.item_count,
             total_on_hand=row.total_on_hand,

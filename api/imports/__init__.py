@@ -1,0 +1,1 @@
+"""Imports on the API side: receiving the upload (``receive``), the background runner."""
