@@ -21,7 +21,7 @@ from api.docs_ui import mount_static, swagger_ui_response
 from api.edge import Edge
 from api.graphql import GRAPHQL_PATH, graphql_router
 from api.imports.runner import ImportRunner
-from api.observability import Metrics, configure_logging, metrics_extension
+from api.observability import Metrics, configure_logging, metrics_extension, planned_reads
 from api.outage import OutageExtension, watch_commits
 from api.passwords import hash_password
 from api.ratelimit import RateLimiter
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         introspection=settings.introspection_enabled,
         extra_extensions=extra,
         max_batch=settings.max_batch_operations,
+        planner=planned_reads(metrics, settings.apq_cache_size) if settings.planner else None,
     )
 
     @asynccontextmanager

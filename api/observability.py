@@ -6,7 +6,7 @@ import contextvars
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -14,6 +14,9 @@ from graphql import GraphQLError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from strawberry.extensions import SchemaExtension
+
+from schema.plan.cache import PlanCache
+from schema.plan.extension import PlannedReads
 
 MAX_REMEMBERED_LABELS = 1000
 
@@ -96,12 +99,25 @@ class Metrics:
             "stockroom_db_pool_checked_out", "Database connections in use",
             registry=self.registry,
         )
+        self.planner = Counter(
+            "stockroom_planner_operations",
+            "GraphQL operations by execution path (planned, fallback) and fallback reason",
+            ["outcome", "reason"],
+            registry=self.registry,
+        )
         self._http_children: dict[tuple[str, int], Any] = {}
         self._operation_children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def watch_fanout(self, hub: Any) -> None:
         """Expose the subscription hub's counters, read at each scrape."""
         self.registry.register(_FanoutCollector(hub))
+
+    def planner_count(self, outcome: str, reason: str = "") -> float:
+        """Operations counted so far with this outcome and reason."""
+        value = self.registry.get_sample_value(
+            "stockroom_planner_operations_total", {"outcome": outcome, "reason": reason}
+        )
+        return value or 0.0
 
     def count_http(self, method: str, status: int) -> None:
         """One HTTP request answered; the labelled child is looked up once per pair."""
@@ -141,6 +157,16 @@ class _FanoutCollector:
             "stockroom_subscription_groups", "Subscription groups (document, variables, role)",
             value=self.hub.group_count,
         )
+
+
+def planned_reads(metrics: Metrics, cache_size: int) -> Callable[[], SchemaExtension]:
+    """The planner's extension factory, counting each operation's path on ``metrics``."""
+    plans = PlanCache(cache_size)
+
+    def record(outcome: str, reason: str) -> None:
+        metrics.planner.labels(outcome, reason).inc()
+
+    return lambda: PlannedReads(plans, record)
 
 
 def metrics_extension(metrics: Metrics) -> type[SchemaExtension]:

@@ -88,6 +88,8 @@ class Settings(BaseSettings):
     log_json: bool = True
     log_level: str = "INFO"
     otel_enabled: bool = False
+    # Planned reads (on) or resolvers only (off): for comparison and as an escape hatch.
+    planner: bool = True
     shutdown_timeout: float = Field(default=20.0, gt=0)
 
     @field_validator("database_url")

@@ -21,7 +21,7 @@ from bench.database import FULL, QUICK, Dataset, prepare
 from bench.peers import postgraphile
 from bench.servers import Server, ceiling, floor, naive, postgraphile_server, stockroom
 from schema.ids import to_global_id
-from tests.queries import LOGIN, W1, W2, W3
+from tests.queries import LOGIN, W1, W2, W3, W5
 
 ROUTER_CEILING = "router ceiling"
 FASTAPI_CEILING = "FastAPI ceiling"
@@ -94,6 +94,14 @@ class Case:
     # W3 on Stockroom: adjustments verified against the ledger, and how many did not add up.
     verified: int = 0
     lost: int | None = None
+    # Stockroom reads: operations the planner answered, and those left to the resolvers.
+    planned: float = 0.0
+    fallback: float = 0.0
+
+    @property
+    def planned_share(self) -> float | None:
+        done = self.planned + self.fallback
+        return self.planned / done if done else None
 
     @property
     def url(self) -> str:
@@ -106,6 +114,18 @@ class Case:
     @property
     def cpu_ms_per_request(self) -> float | None:
         return statistics.median(self.cpu_ms) if self.cpu_ms else None
+
+
+def planner_counts(server: Server) -> tuple[float, float]:
+    """(planned, fallback) operations so far, from the server's /metrics."""
+    text = httpx.get(server.url + "/metrics", timeout=10).text
+    counts = {"planned": 0.0, "fallback": 0.0}
+    for line in text.splitlines():
+        if line.startswith("stockroom_planner_operations_total{"):
+            labels, value = line.rsplit(" ", 1)
+            outcome = labels.split('outcome="', 1)[1].split('"', 1)[0]
+            counts[outcome] = counts.get(outcome, 0.0) + float(value)
+    return counts["planned"], counts["fallback"]
 
 
 def _body(query: str, variables: dict[str, Any]) -> str:
@@ -215,8 +235,14 @@ def build_cases(
         add(workload, "Stockroom", "stockroom", bodies=w1, headers=auth, check=edges)
         # The same request from a browser, which always offers gzip: what compressing the
         # response costs in req/s (W1's 37 KB list is the usual frontend page).
-        add(workload, "Stockroom, gzip", "stockroom", bodies=w1,
-            headers={**auth, "Accept-Encoding": "gzip"}, check=edges)
+        add(
+            workload,
+            "Stockroom, gzip",
+            "stockroom",
+            bodies=w1,
+            headers={**auth, "Accept-Encoding": "gzip"},
+            check=edges,
+        )
 
     workload = "W2 item(id)"
     add(
@@ -249,6 +275,17 @@ def build_cases(
         headers=auth,
         check=_has("data", "item", "sku"),
     )
+
+    workload = "W5 nested connections"
+    w5_check = _has("data", "categories", "edges")
+    add(
+        workload,
+        "PostGraphile 5",
+        "postgraphile",
+        bodies=[_body(postgraphile.W5, {})],
+        check=_has("data", "allCategories", "edges"),
+    )
+    add(workload, "Stockroom", "stockroom", bodies=[_body(W5, {})], headers=auth, check=w5_check)
 
     workload = "W3 adjustStock"
     add(
@@ -493,6 +530,9 @@ def run(options: Options) -> str:
                     before, last = asyncio.run(_ledger_snapshot(dataset.dsn, hot_ids))
                 assert case.server is not None
                 cpu_before = case.server.cpu_seconds()
+                ours = case.peer.startswith("Stockroom")
+                if ours:
+                    planned, fallback = planner_counts(case.server)
                 result = load.run(
                     case.url,
                     case.bodies,
@@ -504,6 +544,10 @@ def run(options: Options) -> str:
                 case.results.append(result)
                 if result.requests:
                     case.cpu_ms.append(1000 * cpu / result.requests)
+                if ours:
+                    planned_after, fallback_after = planner_counts(case.server)
+                    case.planned += planned_after - planned
+                    case.fallback += fallback_after - fallback
                 settle(dataset.dsn)
                 case.rss_mib = max(case.rss_mib, case.server.rss_mib() if case.server else 0)
                 if ledger:

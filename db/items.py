@@ -110,6 +110,11 @@ def _sort_keys(order: ItemOrderSpec, exprs: dict[str, Any]) -> list[SortKey]:
     return keys
 
 
+def page_keys(order: ItemOrderSpec) -> list[SortKey]:
+    """The sort keys of an order needing no totals (not TOTAL_ON_HAND), for nested pages."""
+    return _sort_keys(order, {})
+
+
 async def list_items(
     session: AsyncSession, spec: ItemFilterSpec, order: ItemOrderSpec, args: PageArgs
 ) -> Page[Item]:

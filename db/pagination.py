@@ -112,6 +112,11 @@ def _beyond(keys: list[SortKey], values: list[Any], *, forward: bool) -> ColumnE
     return or_(*clauses)
 
 
+def keyset_after(keys: list[SortKey], cursor: str) -> ColumnElement[bool]:
+    """Rows strictly after ``cursor`` in the key order; PaginationError for a bad cursor."""
+    return _beyond(keys, decode_cursor(cursor, len(keys)), forward=True)
+
+
 async def paginate(
     session: AsyncSession, stmt: Select[Any], keys: list[SortKey], args: PageArgs
 ) -> Page[Any]:

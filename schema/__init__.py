@@ -78,6 +78,7 @@ def build_schema(
     cache_size: int = 1000,
     extra_extensions: Sequence[Callable[[], SchemaExtension]] = (),
     max_batch: int = 10,
+    planner: Callable[[], SchemaExtension] | None = None,
 ) -> Any:
     """The Stockroom schema; ``api/`` passes its limits and production switches."""
     from schema.categories import Category
@@ -105,6 +106,9 @@ def build_schema(
     if production:
         extensions.append(MaskUnexpectedErrors)
     extensions.extend(extra_extensions)
+    if planner is not None:
+        # Innermost: every other extension sees the planned result as an executed one.
+        extensions.append(planner)
     return Schema(
         query=Query,
         mutation=Mutation,

@@ -18,6 +18,14 @@ query W1($first: Int!) {
 
 W2 = """query W2($id: ID!) { item(id: $id) { sku name unitPrice reorderPoint } }"""
 
+# Nested connections: a page of items under each category, with their levels.
+W5 = """
+query W5 {
+  categories(first: 20) { edges { node { name items(first: 10) { totalCount
+    edges { node { sku stockLevels { onHand warehouse { code } } } } } } } }
+}
+"""
+
 W3 = """mutation W3($input: AdjustStockInput!) {
   adjustStock(input: $input) { stockLevel { onHand available } movement { onHandAfter }
     errors { code message } }

