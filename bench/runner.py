@@ -29,13 +29,15 @@ FASTAPI_CEILING = "FastAPI ceiling"
 # Statements that only bracket a transaction are not counted as SQL per request, nor is
 # Stockroom's read of the token's user: each worker makes it once per
 # STOCKROOM_VIEWER_CACHE_SECONDS (api/viewers.py), so whether it lands among a few sequential
-# samples depends on the clock, and under load it is a few statements per second in all.
+# samples depends on the clock, and under load it is a few statements per second in all. Nor
+# is the event feed's read of the log (once a second while idle, once per ring): the worker's.
 SQL_COUNT = r"""
 select coalesce(sum(calls), 0) from pg_stat_statements
 where query !~* '^\s*(begin|commit|rollback|start transaction)'
   and query not ilike '%pg_stat_statements%'
   and query !~* '^select users\.id, users\.email, users\.role, users\.is_active, '
                  'users\.token_version\s+from users\s+where users\.id = '
+  and query !~* '^select events\.id, events\.channel'
 """
 
 
@@ -347,9 +349,9 @@ async def _quiesce(dsn: str, limit: float = 120.0) -> None:
     try:
         deadline = time.monotonic() + limit
         previous, quiet = -1, 0
-        # 1.5 s without a statement: a starved peer's abandoned requests can pause for half
+        # 1 s without a statement: a starved peer's abandoned requests can pause for half
         # a second between statements, and were then counted as the next case's SQL.
-        while quiet < 6 and time.monotonic() < deadline:
+        while quiet < 4 and time.monotonic() < deadline:
             calls = await connection.fetchval(SQL_COUNT)
             quiet = quiet + 1 if calls == previous else 0
             previous = calls
