@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import anyio.to_thread
 from starlette.requests import Request
 
 from api.uploads.receive import (
+    BoundedSink,
     UploadError,
-    UploadTooLarge,
     check_multipart_headers,
     stream_file_part,
 )
@@ -80,7 +79,7 @@ class StagedImport:
     shape: Shape
 
 
-class _TextSink:
+class _TextSink(BoundedSink):
     """Counts in the parser callbacks; hashes, writes and checks the text in a thread."""
 
     def __init__(self, handle: IO[bytes], max_bytes: int, kind: ImportKind) -> None:
@@ -99,20 +98,6 @@ class _TextSink:
         self.rest = ""  # text after the header until a data row shows
         self.has_rows = False
         self.pending: list[bytes] = []
-
-    def feed(self, data: bytes) -> None:
-        self.size += len(data)
-        if self.size > self.max_bytes:  # refuse now: the rest of the body is never read
-            raise UploadTooLarge(f"The file is larger than {self.max_bytes} bytes")
-        self.pending.append(data)
-
-    async def flush(self) -> None:
-        if not self.pending:
-            return
-        data = b"".join(self.pending)
-        self.pending.clear()
-        # Off the event loop; not abandoned on cancellation, so the file closes after it.
-        await anyio.to_thread.run_sync(self._write, data)
 
     def _refuse(self, message: str, at: int, data: bytes) -> NotText:
         line = self.newlines + data.count(b"\n", 0, max(0, at - self.written)) + 1

@@ -105,15 +105,13 @@ class StoredUpload:
         return ImageFile(self.sha256, self.content_type, self.size, self.width, self.height)
 
 
-class _Sink:
-    """Counts in the (synchronous) parser callbacks, hashes and writes between awaits."""
+class BoundedSink:
+    """A file part's bytes: counted in the (synchronous) parser callbacks against
+    ``max_bytes``, handed to ``_write`` in batches between awaits."""
 
-    def __init__(self, handle: IO[bytes], max_bytes: int) -> None:
-        self.handle = handle
-        self.max_bytes = max_bytes
-        self.digest = hashlib.sha256()
-        self.size = 0
-        self.pending: list[bytes] = []
+    size: int
+    max_bytes: int
+    pending: list[bytes]
 
     def feed(self, data: bytes) -> None:
         self.size += len(data)
@@ -129,6 +127,20 @@ class _Sink:
         # Hashing and disk writes off the event loop (hashlib releases the GIL). Not abandoned
         # on cancellation, so the file is closed and removed only after the write returns.
         await anyio.to_thread.run_sync(self._write, data)
+
+    def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+
+class _Sink(BoundedSink):
+    """Hashes and writes an image upload."""
+
+    def __init__(self, handle: IO[bytes], max_bytes: int) -> None:
+        self.handle = handle
+        self.max_bytes = max_bytes
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self.pending: list[bytes] = []
 
     def _write(self, data: bytes) -> None:
         self.digest.update(data)
