@@ -9,7 +9,7 @@ translation.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -50,6 +50,9 @@ class ItemChanged:
 
     kind: ItemChange
     item_id: int
+    # Carried so a DELETED event still says which SKU went (webhook receivers key on it);
+    # events logged before it existed decode with None.
+    sku: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +68,27 @@ class LowStock:
 
 
 @dataclass(frozen=True, slots=True)
+class ReservationExpired:
+    """A reservation ran out of time and its units went back to available."""
+
+    channel: ClassVar[str] = "reservations"
+
+    reservation_id: int
+    item_id: int
+    warehouse_id: int
+    quantity: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebhooksChanged:
+    """A webhook was created, changed or deleted: dispatchers look at the endpoints again."""
+
+    channel: ClassVar[str] = "webhooks"
+
+    webhook_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class UserChanged:
     """What a user's tokens vouch for changed (role, status or password): they are revoked."""
 
@@ -73,10 +97,15 @@ class UserChanged:
     user_id: int
 
 
-Event = StockChanged | ItemChanged | LowStock | UserChanged
+Event = (
+    StockChanged | ItemChanged | LowStock | ReservationExpired | WebhooksChanged | UserChanged
+)
 
 EVENT_TYPES: Mapping[str, type[Event]] = {
-    cls.channel: cls for cls in (StockChanged, ItemChanged, LowStock, UserChanged)
+    cls.channel: cls
+    for cls in (
+        StockChanged, ItemChanged, LowStock, ReservationExpired, WebhooksChanged, UserChanged
+    )
 }
 
 # Enum-valued fields, converted back from their wire strings by ``decode``.
@@ -103,6 +132,8 @@ def decode(channel: str, message: Mapping[str, Any]) -> Event:
     values: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in message:
+            if f.default is not MISSING:
+                continue  # a field added since this event was logged
             raise EventDecodeError(f"{channel} event without {f.name!r}")
         value = message[f.name]
         enum = _ENUMS.get((channel, f.name))

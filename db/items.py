@@ -189,8 +189,8 @@ class ItemPatch:
         }
 
 
-def _item_event(session: AsyncSession, kind: ItemChange, item_id: int) -> None:
-    events.record(session, ItemChanged(kind=kind, item_id=item_id))
+def _item_event(session: AsyncSession, kind: ItemChange, item: Item) -> None:
+    events.record(session, ItemChanged(kind=kind, item_id=item.id, sku=item.sku))
 
 
 async def _clean(
@@ -237,7 +237,7 @@ async def create_item(session: AsyncSession, draft: ItemDraft) -> Item:
     except IntegrityError:
         # A concurrent create won the race for the SKU.
         raise ServiceError(ErrorCode.DUPLICATE, f"SKU {clean['sku']} is taken", ["sku"]) from None
-    _item_event(session, ItemChange.CREATED, item.id)
+    _item_event(session, ItemChange.CREATED, item)
     return item
 
 
@@ -271,13 +271,13 @@ async def update_item(
 ) -> Item:
     clean = await _clean(session, patch.changes(), item_id)
     item = await _bump(session, item_id, clean, expected_version)
-    _item_event(session, ItemChange.UPDATED, item.id)
+    _item_event(session, ItemChange.UPDATED, item)
     return item
 
 
 async def archive_item(session: AsyncSession, item_id: int) -> Item:
     item = await _bump(session, item_id, {"archived": True}, None)
-    _item_event(session, ItemChange.ARCHIVED, item.id)
+    _item_event(session, ItemChange.ARCHIVED, item)
     return item
 
 
@@ -285,7 +285,7 @@ async def set_item_image(session: AsyncSession, item_id: int, image_id: int | No
     if image_id is not None and await session.get(Image, image_id) is None:
         raise ServiceError(ErrorCode.NOT_FOUND, "No such upload", ["upload_id"])
     item = await _bump(session, item_id, {"image_id": image_id}, None)
-    _item_event(session, ItemChange.UPDATED, item.id)
+    _item_event(session, ItemChange.UPDATED, item)
     return item
 
 
@@ -310,5 +310,5 @@ async def delete_item(session: AsyncSession, item_id: int) -> int:
     await session.execute(delete(StockLevel).where(StockLevel.item_id == item.id))
     await session.delete(item)
     await session.flush()
-    _item_event(session, ItemChange.DELETED, item.id)
+    _item_event(session, ItemChange.DELETED, item)
     return item.id

@@ -61,7 +61,7 @@ async def test_create_stores_the_draft_at_version_one_and_records_it(sessions):
     assert (item.sku, item.name, item.version, item.archived) == ("NEW-1", "New", 1, False)
     assert (item.unit_price, item.unit_cost, item.category_id, item.reorder_point) == (
         Decimal("12.50"), Decimal("7.25"), category.id, 3)
-    assert events == [ItemChanged(kind=ItemChange.CREATED, item_id=item.id)]
+    assert events == [ItemChanged(kind=ItemChange.CREATED, item_id=item.id, sku=item.sku)]
     assert sessions.published == events
 
 
@@ -105,7 +105,7 @@ async def test_a_patch_changes_only_its_fields_and_bumps_the_version(sessions):
     assert (updated.name, updated.unit_price, updated.version) == ("Renamed", Decimal("6.00"), 2)
     assert (updated.sku, updated.reorder_point, updated.unit_cost) == (
         item.sku, 4, item.unit_cost)
-    assert events == [ItemChanged(kind=ItemChange.UPDATED, item_id=item.id)]
+    assert events == [ItemChanged(kind=ItemChange.UPDATED, item_id=item.id, sku=item.sku)]
 
 
 def test_an_empty_patch_keeps_every_field():
@@ -189,7 +189,7 @@ async def test_archive_hides_the_item_and_records_it(sessions):
         archived = await archive_item(session, item.id)
         events = list(pending(session))
     assert (archived.archived, archived.version) == (True, 2)
-    assert events == [ItemChanged(kind=ItemChange.ARCHIVED, item_id=item.id)]
+    assert events == [ItemChanged(kind=ItemChange.ARCHIVED, item_id=item.id, sku=item.sku)]
 
 
 async def test_delete_removes_an_item_that_never_moved_with_its_empty_levels(sessions):
@@ -201,7 +201,7 @@ async def test_delete_removes_an_item_that_never_moved_with_its_empty_levels(ses
         deleted = await delete_item(session, item.id)
         events = list(pending(session))
     assert deleted == item.id
-    assert events == [ItemChanged(kind=ItemChange.DELETED, item_id=item.id)]
+    assert events == [ItemChanged(kind=ItemChange.DELETED, item_id=item.id, sku=item.sku)]
     assert await stored(sessions, item.id) is None
     assert await sessions.run(level_of, item.id, warehouse.id) is None
 

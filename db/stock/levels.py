@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db import events
 from db.dialects import insert_ignoring_conflicts
 from db.errors import ErrorCode, ServiceError
-from db.events import LowStock, StockChanged
+from db.events import LowStock, ReservationExpired, StockChanged
 from db.models import (
     Item,
     MovementKind,
@@ -240,6 +240,10 @@ async def expire_for_level(
             reservation_id=reservation_id,
             available_before=available_before,
             reorder_point=reorder_point,
+        )
+        events.record(
+            session,
+            ReservationExpired(reservation_id, item_id, warehouse_id, quantity),
         )
 
 
