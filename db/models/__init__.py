@@ -24,11 +24,21 @@ from db.models.transfers import Transfer, TransferLine, TransferStatus
 from db.models.uploads import Image
 from db.models.users import RefreshToken, Role, User
 from db.models.warehouses import Warehouse
+from db.models.webhooks import (
+    DeliveryOrigin,
+    DeliveryStatus,
+    Webhook,
+    WebhookCursor,
+    WebhookDelivery,
+    WebhookEventType,
+)
 
 __all__ = [
     "OPEN_PURCHASE_ORDER",
     "Base",
     "Category",
+    "DeliveryOrigin",
+    "DeliveryStatus",
     "EventRecord",
     "IdempotencyRecord",
     "Image",
@@ -54,6 +64,10 @@ __all__ = [
     "TransferStatus",
     "User",
     "Warehouse",
+    "Webhook",
+    "WebhookCursor",
+    "WebhookDelivery",
+    "WebhookEventType",
     "available_units",
     "utcnow",
 ]
