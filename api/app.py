@@ -38,6 +38,8 @@ from api.tokens import TokenService
 from api.uploads.staging import ImageStager
 from api.uploads.storage import LocalStorage
 from api.viewers import ViewerCache
+from api.webhooks.dispatcher import WebhookDispatcher
+from api.webhooks.guard import UrlGuard
 from db.engine import create_engine, read_sessionmaker, write_sessionmaker
 from db.imports import ImportFiles
 from db.imports import Limits as ImportLimits
@@ -111,6 +113,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         viewers = ViewerCache(read_sessionmaker(engine, origin="viewers"),
                               settings.viewer_cache_seconds)
         auth = AuthService(tokens, settings.access_token_ttl, viewers)
+        dispatcher = WebhookDispatcher(
+            # Tagged: its reads and writes are the worker's own, not a request's.
+            read_factory=read_sessionmaker(engine, origin="webhooks"),
+            write_factory=write_sessionmaker(engine, origin="webhooks"),
+            settings=settings,
+            guard=UrlGuard(
+                allow_private=settings.webhook_private_allowed,
+                require_https=not settings.is_dev,
+            ),
+            publish=broker.publish_events,
+            metrics=metrics,
+        )
+        feed.listen(dispatcher.heard)
         limiter = RateLimiter(
             settings.rate_limit_storage, settings.rate_limit, settings.login_rate_limit
         )
@@ -124,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             throttle=limiter,
             images=ImageStager(storage, settings.max_upload_bytes, settings.max_image_pixels),
             hash_password=hash_password,
+            webhooks=dispatcher,
         )
         state = AppState(
             settings=settings,
@@ -139,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             storage=storage,
             limiter=limiter,
             services=services,
+            webhooks=dispatcher,
         )
         state.imports = ImportRunner(
             read_factory=read_factory,
@@ -155,10 +172,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         state.background.append(asyncio.create_task(sweep_forever(state), name="sweeper"))
         importing = asyncio.create_task(state.imports.run_forever(), name="imports")
         state.background.append(importing)
+        sending = asyncio.create_task(dispatcher.run_forever(), name="webhooks")
         try:
             yield
         finally:
-            await state.imports.stop(importing, grace=10)
+            await asyncio.gather(
+                state.imports.stop(importing, grace=10),
+                dispatcher.stop(sending, grace=settings.webhook_timeout + 2),
+            )
             for task in state.background:
                 task.cancel()
             await asyncio.gather(*state.background, return_exceptions=True)

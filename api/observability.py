@@ -105,12 +105,32 @@ class Metrics:
             ["outcome", "reason"],
             registry=self.registry,
         )
+        self.webhook_deliveries = Counter(
+            "stockroom_webhook_deliveries",
+            "Webhook delivery attempts by outcome (delivered, failed: to be retried, gave_up)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.webhooks_deactivated = Counter(
+            "stockroom_webhooks_deactivated",
+            "Webhooks switched off because their deliveries kept giving up",
+            registry=self.registry,
+        )
         self._http_children: dict[tuple[str, int], Any] = {}
         self._operation_children: dict[tuple[str, str], tuple[Any, Any]] = {}
 
     def watch_fanout(self, hub: Any) -> None:
         """Expose the subscription hub's counters, read at each scrape."""
         self.registry.register(_FanoutCollector(hub))
+
+    def webhook_attempts(
+        self, delivered: int, failed: int, gave_up: int, deactivated: int
+    ) -> None:
+        for outcome, n in (("delivered", delivered), ("failed", failed), ("gave_up", gave_up)):
+            if n:
+                self.webhook_deliveries.labels(outcome).inc(n)
+        if deactivated:
+            self.webhooks_deactivated.inc(deactivated)
 
     def planner_count(self, outcome: str, reason: str = "") -> float:
         """Operations counted so far with this outcome and reason."""

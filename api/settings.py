@@ -81,6 +81,17 @@ class Settings(BaseSettings):
     event_poll_seconds: float = Field(default=1.0, gt=0)
     event_gap_seconds: float = Field(default=30.0, gt=0)
     db_pool_size: int = Field(default=20, gt=0)
+    # Outbound webhooks (see api/webhooks): a 2xx within the timeout delivers; otherwise
+    # retried after about backoff x 6^(attempt-1) seconds (10 s, 1 min, 6 min, ...), up to
+    # max_attempts. allow_private (unset: true in dev, false in prod) lets URLs reach
+    # loopback and private addresses; https is required outside dev.
+    webhook_timeout: float = Field(default=10.0, gt=0, le=60)
+    webhook_backoff: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=8, gt=0, le=50)
+    webhook_log_retention: timedelta = Field(default=timedelta(days=30), gt=timedelta(0))
+    webhook_allow_private: bool | None = None
+    webhook_concurrency: int = Field(default=8, gt=0, le=256)
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
     # How long a worker trusts its copy of a user's role, status and token version. A change
     # made through the API reaches every worker at once (the broker); this bounds the rest,
     # so a revoked token stops working everywhere within a second. 0 reads it per request.
@@ -160,6 +171,10 @@ class Settings(BaseSettings):
     @property
     def introspection_enabled(self) -> bool:
         return self.is_dev if self.introspection is None else self.introspection
+
+    @property
+    def webhook_private_allowed(self) -> bool:
+        return self.is_dev if self.webhook_allow_private is None else self.webhook_allow_private
 
     @property
     def is_sqlite(self) -> bool:

@@ -16,6 +16,7 @@ from api.ratelimit import RateLimiter
 from api.settings import Settings
 from api.tokens import TokenService
 from api.uploads.storage import LocalStorage
+from api.webhooks.dispatcher import WebhookDispatcher
 from schema.context import Services
 from schema.fanout import Hub
 
@@ -35,5 +36,6 @@ class AppState:
     storage: LocalStorage
     limiter: RateLimiter
     services: Services
+    webhooks: WebhookDispatcher
     imports: ImportRunner | None = None
     background: list[Any] = field(default_factory=list)

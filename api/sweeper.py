@@ -1,5 +1,5 @@
 """Background housekeeping: release expired reservations, remove abandoned upload files,
-prune the event log.
+prune the event log and the webhook delivery log.
 
 Expired reservations are also released lazily on touch; the sweep catches levels nobody
 touches. An upload killed before its rename leaves a temp file, and one cancelled between
@@ -16,7 +16,7 @@ import time
 from datetime import timedelta
 
 from api.state import AppState
-from db import eventlog, stock, uploads
+from db import eventlog, stock, uploads, webhooks
 from db.engine import write_sessionmaker
 from db.models import utcnow
 from db.session import unit_of_work
@@ -58,6 +58,23 @@ async def prune_events(
     return removed
 
 
+async def prune_webhook_deliveries(
+    state: AppState, batch: int = EVENT_PRUNE_BATCH, batches: int = EVENT_PRUNE_BATCHES
+) -> int:
+    """Delete finished webhook deliveries older than ``STOCKROOM_WEBHOOK_LOG_RETENTION``."""
+    before = utcnow() - state.settings.webhook_log_retention
+    removed = 0
+    factory = write_sessionmaker(state.engine, origin="sweeper")
+    for _ in range(batches):
+        async with unit_of_work(factory) as session:
+            count = await webhooks.prune(session, before, batch)
+        removed += count
+        if count < batch:
+            break
+        await asyncio.sleep(0)
+    return removed
+
+
 async def sweep_upload_files(state: AppState) -> int:
     """Remove old temp files and old blobs without an image row; how many went."""
     storage = state.storage
@@ -91,6 +108,9 @@ async def sweep_forever(state: AppState) -> None:
                 pruned = await prune_events(state)
                 if pruned:
                     log.info("pruned %d events past retention", pruned)
+                pruned = await prune_webhook_deliveries(state)
+                if pruned:
+                    log.info("pruned %d webhook deliveries past retention", pruned)
         except asyncio.CancelledError:
             raise
         except Exception:  # keep sweeping; the next pass retries

@@ -33,6 +33,7 @@ from schema.transfers import TransferMutation, TransferQuery
 from schema.uploads import UploadMutation
 from schema.users import UserMutation, UserQuery
 from schema.warehouses import WarehouseMutation, WarehouseQuery
+from schema.webhooks import WebhookMutation, WebhookQuery
 
 Mutation = merge_types(
     "Mutation",
@@ -48,6 +49,7 @@ Mutation = merge_types(
         UploadMutation,
         UserMutation,
         ImportMutation,
+        WebhookMutation,
     ),
 )
 
@@ -63,6 +65,7 @@ Query = merge_types(
         PurchaseOrderQuery,
         TransferQuery,
         ImportQuery,
+        WebhookQuery,
     ),
 )
 
@@ -88,6 +91,7 @@ def build_schema(
     from schema.transfers import Transfer
     from schema.users import User
     from schema.warehouses import Warehouse
+    from schema.webhooks import Webhook, WebhookDelivery
 
     validations: LRU[str, list[GraphQLError]] = LRU(cache_size)
     measures: LRU[MeasureKey, Measure] = LRU(cache_size)
@@ -124,6 +128,8 @@ def build_schema(
             PurchaseOrder,
             Transfer,
             User,
+            Webhook,
+            WebhookDelivery,
         ],
         extensions=extensions,
         config=StrawberryConfig(

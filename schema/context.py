@@ -72,6 +72,18 @@ class ImageUploads(Protocol):
 PasswordHasher = Callable[[str], str]
 
 
+class WebhookControl(Protocol):
+    """The webhook dispatcher as mutations see it; ``api/webhooks`` implements it."""
+
+    async def check_url(self, url: str) -> None:
+        """ServiceError(INVALID) on ``url`` when webhooks may not point there."""
+        ...
+
+    def wake(self) -> None:
+        """Send what is due now (a ping or a redelivery was just queued)."""
+        ...
+
+
 class SchemaSettings(Protocol):
     @property
     def subscription_cap(self) -> int: ...
@@ -90,6 +102,7 @@ class Services:
     throttle: LoginThrottle
     images: ImageUploads
     hash_password: PasswordHasher
+    webhooks: WebhookControl
 
 
 class Context(BaseContext):

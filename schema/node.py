@@ -21,6 +21,7 @@ from schema.stock import Reservation, StockLevel, StockMovement
 from schema.transfers import Transfer
 from schema.users import User
 from schema.warehouses import Warehouse
+from schema.webhooks import resolve_delivery_node, resolve_webhook_node
 
 Resolver = Callable[[Context, int], Awaitable[Node | None]]
 
@@ -44,6 +45,8 @@ NODE_TYPES: dict[str, Resolver] = {
     "Transfer": _via("transfer", Transfer.from_row),
     "User": _via("user", User.from_row),
     "ImportJob": resolve_import_job,
+    "Webhook": resolve_webhook_node,
+    "WebhookDelivery": resolve_delivery_node,
 }
 
 

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol
 
@@ -55,10 +56,16 @@ class EventFeed:
         self.position: Position | None = None
         self.reads = 0
         self._wanted = asyncio.Event()
+        # Others on this worker that follow the log too (the webhook dispatcher).
+        self._listeners: list[Callable[[list[Delivery]], None]] = []
         self._task: asyncio.Task[None] | None = None
         # (monotonic time, high) as reads went by, one per CHECKPOINT_SECONDS: a gap at or
         # below the high seen one window ago was taken before then, so its window is over.
         self._checkpoints: deque[tuple[float, int]] = deque()
+
+    def listen(self, listener: Callable[[list[Delivery]], None]) -> None:
+        """Also hand every batch of new events to ``listener`` (it must not block)."""
+        self._listeners.append(listener)
 
     def wake(self, upto: int | None = None) -> None:
         """Read the log soon: a commit rang for ``upto`` (None: something may be new)."""
@@ -127,6 +134,9 @@ class EventFeed:
             if deliveries or position != self.position:
                 self.position = position
                 self._sink.dispatch(deliveries, position)
+                if deliveries:
+                    for listener in self._listeners:
+                        listener(deliveries)
             if len(rows) < BATCH:
                 return
 
