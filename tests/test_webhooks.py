@@ -8,9 +8,11 @@ the in-process app's lifespan as it does in ``stockroom serve``.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -446,3 +448,18 @@ async def test_a_slow_receiver_times_out_and_others_keep_flowing(seeded_db, rece
 
         [row] = await eventually(timed_out, what="the slow delivery FAILED")
         assert row["lastError"] == "no answer within 0.5 s" and row["responseStatus"] is None
+
+
+def test_the_readme_receiver_verifies_a_real_signature():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "def verified" in code and len(code.strip().splitlines()) <= 10
+    namespace: dict[str, Any] = {}
+    exec(code, namespace)
+    claimed = _claimed("https://example.com/hook", secret="whsec_readme")
+    body = sender.body_of(claimed)
+    header = sender.signature("whsec_readme", int(time.time()), body)
+    assert namespace["verified"]("whsec_readme", header, body)
+    assert not namespace["verified"]("whsec_readme", header, body + b" ")
+    stale = sender.signature("whsec_readme", int(time.time()) - 600, body)
+    assert not namespace["verified"]("whsec_readme", stale, body)

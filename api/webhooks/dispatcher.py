@@ -36,6 +36,7 @@ from db.session import Publisher, unit_of_work
 log = logging.getLogger("stockroom.webhooks")
 
 RUN = 50  # deliveries of one webhook claimed behind its head, sent one after another
+RECORD_EVERY = 10  # attempts of a run recorded together (in flight until then)
 LEASE_SLACK_SECONDS = 5.0
 DEACTIVATE_AFTER = 5  # give-ups in a row
 
@@ -188,9 +189,15 @@ class WebhookDispatcher:
             if not attempt.ok:
                 unsent = [d.id for d in run[index + 1:]]  # the order waits for this one
                 break
+            if len(attempts) == RECORD_EVERY:
+                # Recorded as the run goes: a worker killed mid-run resends at most these.
+                await self._record(attempts, [])
+                attempts = []
         await self._record(attempts, unsent)
 
     async def _record(self, attempts: list[webhooks.Attempt], unsent: list[int]) -> None:
+        if not attempts and not unsent:
+            return
         settings = self.settings
         for tries in range(5):
             try:

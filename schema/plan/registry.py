@@ -232,11 +232,34 @@ PLANNED_ROOTS = frozenset(
 # Fields that run through the resolvers, and why (the operation selecting one falls back).
 _LATER = "not planned yet: purchase orders, transfers, quantity states and imports"
 _AS_OF = "stock as of a date is rebuilt from the ledger by its own query"
+_WEBHOOKS = "webhook settings and their delivery log: ADMIN-only reads, rare and small"
 FALLBACK: dict[str, dict[str, str]] = {
-    "Query": dict.fromkeys(
-        ("importJob", "importJobs", "purchaseOrder", "purchaseOrders", "transfer", "transfers"),
-        _LATER,
+    "Query": {
+        **dict.fromkeys(
+            ("importJob", "importJobs", "purchaseOrder", "purchaseOrders", "transfer",
+             "transfers"),
+            _LATER,
+        ),
+        "webhooks": _WEBHOOKS,
+    },
+    "Webhook": dict.fromkeys(
+        ("createdAt", "deliveries", "description", "disabledReason", "events", "id",
+         "isActive", "secretHint", "updatedAt", "url"),
+        _WEBHOOKS,
     ),
+    "WebhookDelivery": dict.fromkeys(
+        ("attempts", "createdAt", "deliveredAt", "event", "eventId", "id", "lastError",
+         "nextAttemptAt", "redelivery", "responseStatus", "status"),
+        _WEBHOOKS,
+    ),
+    **{
+        f"{name}Connection": dict.fromkeys(("edges", "pageInfo", "totalCount"), _WEBHOOKS)
+        for name in ("Webhook", "WebhookDelivery")
+    },
+    **{
+        f"{name}Edge": dict.fromkeys(("cursor", "node"), _WEBHOOKS)
+        for name in ("Webhook", "WebhookDelivery")
+    },
     "Item": {"incoming": _LATER, "stockAt": _AS_OF},
     "Warehouse": {"stockAt": _AS_OF},
     "StockLevel": dict.fromkeys(
