@@ -463,3 +463,22 @@ def test_the_readme_receiver_verifies_a_real_signature():
     assert not namespace["verified"]("whsec_readme", header, body + b" ")
     stale = sender.signature("whsec_readme", int(time.time()) - 600, body)
     assert not namespace["verified"]("whsec_readme", stale, body)
+
+
+async def test_an_expired_reservation_is_sent_once_the_sweeper_releases_it(admin, receiver):
+    await create_webhook(admin.data, receiver.url, ["RESERVATION_EXPIRED"])
+    [item], [warehouse] = await seeded_ids(admin.data, ["SKU-00001"], ["BER-1"])
+    soon = (datetime.now(UTC) + timedelta(seconds=0.5)).isoformat()
+    data = await admin.data(
+        "mutation($i: ReserveStockInput!) { reserveStock(input: $i) { reservation { id } "
+        "errors { code message } } }",
+        {"i": {"itemId": item, "warehouseId": warehouse, "quantity": 2, "expiresAt": soon}},
+    )
+    assert data["reserveStock"]["errors"] == []
+    reservation = data["reserveStock"]["reservation"]["id"]
+    [request] = await receiver.until(1, timeout=20)
+    assert request.json["type"] == "reservation.expired"
+    assert request.json["data"] == {
+        "reservationId": reservation, "itemId": item, "sku": "SKU-00001",
+        "warehouseId": warehouse, "warehouseCode": "BER-1", "quantity": 2,
+    }

@@ -79,7 +79,7 @@ async def _ids(api: Api) -> tuple[str, str]:
 
 async def test_a_failing_receiver_gets_the_event_on_the_third_attempt(seeded_db, tmp_path):
     async with Receiver(script=[500, 503]) as receiver:
-        with servers(seeded_db.url, tmp_path, 1) as [server]:
+        with servers(seeded_db.url, tmp_path, 1, log_level="DEBUG") as [server]:
             api = await Api(server).login()
             try:
                 created = await create_webhook(api.data, receiver.url, ["STOCK_CHANGED"])
@@ -99,6 +99,9 @@ async def test_a_failing_receiver_gets_the_event_on_the_third_attempt(seeded_db,
 
                 [row] = await eventually(done, what="DELIVERED")
                 assert row["attempts"] == 3 and row["responseStatus"] == 200
+                log = server.output()
+                assert "webhook" in log.lower()  # it did log about them
+                assert created["secret"] not in log
             finally:
                 await api.close()
 
