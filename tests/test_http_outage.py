@@ -434,3 +434,46 @@ async def test_a_database_down_at_start_up_is_waited_for(pg, tmp_path):
                                  headers={"Authorization": f"Bearer {token}"})
             assert me.json()["data"]["me"] == {"email": "clerk@example.com", "role": "CLERK"}
         assert "Traceback" not in server.output().split("Application startup complete")[0]
+
+
+async def test_webhooks_deliver_every_event_across_a_postgres_restart(pg, tmp_path):
+    from tests.receiver import Receiver
+    from tests.webhook_helpers import create_webhook
+
+    async with Receiver() as receiver:
+        with serve(pg.url, tmp_path, webhook_backoff="0.2", webhook_poll_seconds="0.1",
+                   webhook_max_attempts="20", event_poll_seconds="0.2") as server:
+            async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+                run = over_http(http, await _login(http, "admin"))
+                await create_webhook(run, receiver.url, ["STOCK_CHANGED"])
+                [item], [warehouse] = await seeded_ids(run, ["SKU-00002"], ["BER-1"])
+                adjust = {"input": {"itemId": item, "warehouseId": warehouse, "delta": 1,
+                                    "kind": "RECEIPT"}}
+                async def change() -> bool:
+                    data = await run(ADJUST, adjust)
+                    return bool(data and data["adjustStock"]["errors"] == [])
+
+                for _ in range(10):
+                    assert await change()
+                # when the database goes away with deliveries on their way, and comes back
+                pg.stop()
+                await asyncio.sleep(1.5)
+                pg.start()
+
+                async def changed() -> bool:
+                    try:
+                        return await change()
+                    except (KeyError, httpx.HTTPError):
+                        return False
+
+                await until(changed, "a write after the restart")
+                for _ in range(9):
+                    assert await change()
+                # then every committed change reached the receiver, in order, none lost
+                await until(lambda: _at_least(receiver, 20), "20 deliveries")
+                ids = list(dict.fromkeys(receiver.ids()))
+                assert len(ids) == 20 and ids == sorted(ids, key=int)
+
+
+async def _at_least(receiver: Any, count: int) -> bool:
+    return len(set(receiver.ids())) >= count
