@@ -172,11 +172,22 @@ async def bulk_adjust_stock(
     """Adjust many levels in one transaction; rows that failed to parse arrive as errors.
 
     Each row runs in a savepoint, so a failed row leaves nothing behind, events included.
+    Rows are applied in (item, warehouse) order, keeping the given order among the rows of
+    one level: two calls over the same levels then take their row locks in the same order
+    and cannot deadlock, and each level sees its rows as sent. Results keep the input order.
     """
     if len(requests) > MAX_BULK_ROWS:
         raise ServiceError(ErrorCode.INVALID, f"At most {MAX_BULK_ROWS} rows per call", ["inputs"])
     rows: list[BulkRow] = []
-    for index, request in enumerate(requests):
+
+    def lock_order(index: int) -> tuple[int, int]:
+        request = requests[index]
+        if isinstance(request, ServiceError):
+            return (-1, -1)
+        return (request.item_id, request.warehouse_id)
+
+    for index in sorted(range(len(requests)), key=lock_order):
+        request = requests[index]
         if isinstance(request, ServiceError):
             rows.append(BulkRow(index, None, [request]))
             continue
@@ -189,6 +200,7 @@ async def bulk_adjust_stock(
         except ServiceError as error:
             del pending[mark:]  # the savepoint rolled back: announce nothing of it
             rows.append(BulkRow(index, None, [error]))
+    rows.sort(key=lambda row: row.index)
     if policy is ErrorPolicy.REJECT_EVERYTHING and any(row.errors for row in rows):
         raise BulkRejected(rows)
     return rows
