@@ -152,14 +152,15 @@ class WebhookDispatcher:
             return poll
         now = utcnow()
         async with self.read_factory() as session:
-            due = await webhooks.next_due(session)
-        if due is None:
-            return poll if (self._active or self._to_make) else 3600.0
-        if due > now:
-            return min(poll, (due - now).total_seconds())
+            found = await webhooks.due(session, now)
+        if not found.ids:
+            if found.next_at is None:
+                return poll if (self._active or self._to_make) else 3600.0
+            return min(poll, max((found.next_at - now).total_seconds(), 0.01))
         async with unit_of_work(self.write_factory) as session:
             runs = await webhooks.claim(
-                session, sender=self.id, now=now, lease=self._lease, heads=free, run=RUN
+                session, sender=self.id, now=now, lease=self._lease, heads=free, run=RUN,
+                candidates=found.ids,
             )
         for run in runs:
             task = asyncio.create_task(self._send_run(run), name="webhook-send")

@@ -25,9 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from db import eventlog
 from db.errors import ErrorCode, ServiceError
@@ -41,6 +40,7 @@ from db.models import (
     WebhookEventType,
     utcnow,
 )
+from db.models.webhooks import OPEN_EVENTS_SQL, OPEN_MANUAL_SQL
 from db.webhooks.payloads import outgoing
 
 CURSOR_ID = 1
@@ -216,8 +216,71 @@ class Claimed:
 _OPEN = (DeliveryStatus.PENDING, DeliveryStatus.FAILED)
 
 
+def _open_events() -> Any:
+    """Open event deliveries, spelled exactly as the partial index ``ix_webhook_deliveries_
+    open_events`` (webhook, id) says it: as literal SQL, since neither database can use a
+    partial index for a predicate whose values arrive as bound parameters."""
+    return text(OPEN_EVENTS_SQL)
+
+
+def _open_manual() -> Any:
+    """Open pings and redeliveries (``ix_webhook_deliveries_open_manual``)."""
+    return text(OPEN_MANUAL_SQL)
+
+
 def _unclaimed(now: datetime) -> Any:
     return or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < now)
+
+
+@dataclass(frozen=True, slots=True)
+class Due:
+    """What may be sent now (``ids``: heads and manual deliveries), and when the next of the
+    rest is due (None: nothing is waiting)."""
+
+    ids: list[int]
+    next_at: datetime | None
+
+
+async def due(session: AsyncSession, now: datetime) -> Due:
+    """The deliveries that could be claimed now, found without touching the backlog.
+
+    Only the oldest open event delivery of each active webhook (its head) can be sent; it is
+    found by one index lookup per webhook, so the cost does not grow with the deliveries
+    queued behind the heads (a receiver down for an hour leaves thousands).
+    """
+    head = (
+        select(func.min(WebhookDelivery.id))
+        .where(WebhookDelivery.webhook_id == Webhook.id, _open_events())
+        .correlate(Webhook)
+        .scalar_subquery()
+    )
+    head_ids = [
+        i for i in (await session.scalars(select(head).where(Webhook.is_active))).all()
+        if i is not None
+    ]
+    manual = (
+        select(WebhookDelivery.id)
+        .where(_open_manual())
+    )
+    ids = head_ids + list((await session.scalars(manual)).all())
+    if not ids:
+        return Due([], None)
+    rows = (
+        await session.execute(
+            select(
+                WebhookDelivery.id, WebhookDelivery.next_attempt_at, WebhookDelivery.claimed_until
+            ).where(WebhookDelivery.id.in_(ids))
+        )
+    ).all()
+    ready: list[int] = []
+    waits: list[datetime] = []
+    for delivery_id, next_at, claimed_until in rows:
+        held = claimed_until is not None and claimed_until >= now
+        if (next_at is None or next_at <= now) and not held:
+            ready.append(delivery_id)
+        else:
+            waits.append(max(t for t in (next_at, claimed_until) if t is not None))
+    return Due(sorted(ready), min(waits) if waits else None)
 
 
 async def claim(
@@ -228,53 +291,62 @@ async def claim(
     lease: timedelta,
     heads: int,
     run: int,
+    candidates: Sequence[int] | None = None,
 ) -> list[list[Claimed]]:
     """Claim up to ``heads`` due deliveries, each with up to ``run`` more of its webhook
-    queued behind it; runs are in the order they must be sent."""
-    older = aliased(WebhookDelivery)
-    blocked = exists().where(
-        older.webhook_id == WebhookDelivery.webhook_id,
-        older.origin == DeliveryOrigin.EVENT,
-        older.status.in_(_OPEN),
-        older.id < WebhookDelivery.id,
-    )
-    due = (
+    queued behind it; runs are in the order they must be sent.
+
+    ``candidates`` are the ids ``due`` found (looked up again here when not given). Each is
+    locked ``FOR UPDATE SKIP LOCKED`` and checked again under the lock: another sender may
+    have taken it, or sent it, since it was read.
+    """
+    if candidates is None:
+        candidates = (await due(session, now)).ids
+    if not candidates:
+        return []
+    locked = (
         select(WebhookDelivery.id, WebhookDelivery.webhook_id, WebhookDelivery.origin)
         .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
         .where(
+            WebhookDelivery.id.in_(list(candidates)),
             WebhookDelivery.status.in_(_OPEN),
             WebhookDelivery.next_attempt_at <= now,
             _unclaimed(now),
-            or_(
-                WebhookDelivery.origin != DeliveryOrigin.EVENT,
-                and_(Webhook.is_active, ~blocked),
-            ),
+            or_(WebhookDelivery.origin != DeliveryOrigin.EVENT, Webhook.is_active),
         )
         .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
         .limit(heads)
         .with_for_update(of=WebhookDelivery, skip_locked=True)
     )
-    head_rows = (await session.execute(due)).all()
+    head_rows = (await session.execute(locked)).all()
     runs: list[list[int]] = []
     for delivery_id, webhook_id, origin in head_rows:
         ids = [delivery_id]
-        if origin is DeliveryOrigin.EVENT and run > 0:
-            behind = (
+        if origin is DeliveryOrigin.EVENT:
+            older = await session.scalar(
                 select(WebhookDelivery.id)
-                .where(
-                    WebhookDelivery.webhook_id == webhook_id,
-                    WebhookDelivery.origin == DeliveryOrigin.EVENT,
-                    WebhookDelivery.status == DeliveryStatus.PENDING,
-                    WebhookDelivery.id > delivery_id,
-                    _unclaimed(now),
-                )
-                .order_by(WebhookDelivery.id)
-                .limit(run)
-                .with_for_update(skip_locked=True)
+                .where(WebhookDelivery.webhook_id == webhook_id, _open_events(),
+                       WebhookDelivery.id < delivery_id)
+                .limit(1)
             )
-            following = list((await session.scalars(behind)).all())
-            # Only an unbroken run: a row locked elsewhere ends it, so the order holds.
-            ids += following
+            if older is not None:
+                continue  # no longer the head (an older one reopened): the order holds
+            if run > 0:
+                behind = (
+                    select(WebhookDelivery.id)
+                    .where(
+                        WebhookDelivery.webhook_id == webhook_id,
+                        _open_events(),
+                        WebhookDelivery.status == DeliveryStatus.PENDING,
+                        WebhookDelivery.id > delivery_id,
+                        _unclaimed(now),
+                    )
+                    .order_by(WebhookDelivery.id)
+                    .limit(run)
+                    .with_for_update(skip_locked=True)
+                )
+                # Only an unbroken run: a row locked elsewhere ends it, so the order holds.
+                ids += list((await session.scalars(behind)).all())
         runs.append(ids)
     every = [i for ids in runs for i in ids]
     if not every:
@@ -422,15 +494,6 @@ async def record(
             if switched is not None:
                 deactivated.append(webhook_id)
     return Recorded(delivered, failed, gave_up, deactivated)
-
-
-async def next_due(session: AsyncSession) -> datetime | None:
-    """When the soonest open delivery is due (for the sender's sleep)."""
-    return await session.scalar(
-        select(func.min(WebhookDelivery.next_attempt_at)).where(
-            WebhookDelivery.status.in_(_OPEN)
-        )
-    )
 
 
 # --- by hand --------------------------------------------------------------------------------

@@ -17,6 +17,10 @@ down_revision: str | None = "1a2af5e16877"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# As db/models/webhooks.py spells them (a migration keeps its own copy of what it created).
+OPEN_EVENTS = "origin = 'EVENT' AND status IN ('PENDING', 'FAILED')"
+OPEN_MANUAL = "origin <> 'EVENT' AND status IN ('PENDING', 'FAILED')"
+
 
 def upgrade() -> None:
     op.create_table(
@@ -125,13 +129,26 @@ def upgrade() -> None:
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.create_index("ix_webhook_deliveries_created_at", ["created_at"], unique=False)
         batch_op.create_index(
-            "ix_webhook_deliveries_due", ["status", "next_attempt_at"], unique=False
+            "ix_webhook_deliveries_open_events",
+            ["webhook_id", "id"],
+            unique=False,
+            sqlite_where=sa.text(OPEN_EVENTS),
+            postgresql_where=sa.text(OPEN_EVENTS),
         )
         batch_op.create_index(
-            "ix_webhook_deliveries_open", ["webhook_id", "status", "id"], unique=False
+            "ix_webhook_deliveries_open_manual",
+            ["id"],
+            unique=False,
+            sqlite_where=sa.text(OPEN_MANUAL),
+            postgresql_where=sa.text(OPEN_MANUAL),
         )
         batch_op.create_index(
             "ix_webhook_deliveries_webhook_id_id", ["webhook_id", "id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_webhook_deliveries_webhook_id_status_id",
+            ["webhook_id", "status", "id"],
+            unique=False,
         )
         batch_op.create_index(
             "uq_webhook_deliveries_webhook_id_event_id",
@@ -149,9 +166,10 @@ def downgrade() -> None:
             sqlite_where=sa.text("origin = 'EVENT'"),
             postgresql_where=sa.text("origin = 'EVENT'"),
         )
+        batch_op.drop_index("ix_webhook_deliveries_webhook_id_status_id")
         batch_op.drop_index("ix_webhook_deliveries_webhook_id_id")
-        batch_op.drop_index("ix_webhook_deliveries_open")
-        batch_op.drop_index("ix_webhook_deliveries_due")
+        batch_op.drop_index("ix_webhook_deliveries_open_manual")
+        batch_op.drop_index("ix_webhook_deliveries_open_events")
         batch_op.drop_index("ix_webhook_deliveries_created_at")
 
     op.drop_table("webhook_deliveries")
