@@ -7,6 +7,7 @@ the in-process app's lifespan as it does in ``stockroom serve``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import AsyncIterator
@@ -482,3 +483,39 @@ async def test_an_expired_reservation_is_sent_once_the_sweeper_releases_it(admin
         "reservationId": reservation, "itemId": item, "sku": "SKU-00001",
         "warehouseId": warehouse, "warehouseCode": "BER-1", "quantity": 2,
     }
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_record_stuck_behind_the_writer_lock_past_its_lease_is_not_sent_twice(
+    seeded_db, receiver, monkeypatch
+):
+    import sqlite3
+
+    from api.webhooks import dispatcher
+
+    # given a lease that lapses at once (no slack beyond a short timeout)
+    monkeypatch.setattr(dispatcher, "LEASE_SLACK_SECONDS", 0.0)
+    path = seeded_db.url.removeprefix("sqlite+aiosqlite:///")
+    held = asyncio.Event()
+
+    def hold_the_writer_lock() -> None:
+        connection = sqlite3.connect(path, timeout=30)
+        connection.execute("BEGIN IMMEDIATE")
+        held.set()
+        time.sleep(1.5)
+        connection.rollback()
+        connection.close()
+
+    async with admin_app(seeded_db.url, webhook_timeout=0.3) as admin:
+        await create_webhook(admin.data, receiver.url, ["STOCK_CHANGED"])
+        loop = asyncio.get_running_loop()
+        # when another writer holds SQLite's lock the moment the first delivery is sent,
+        # so that its result cannot be recorded until well after its claim lapsed
+        receiver.on_request = lambda _: loop.call_soon_threadsafe(
+            lambda: held.is_set() or asyncio.ensure_future(asyncio.to_thread(hold_the_writer_lock)))
+        for _ in range(3):
+            await adjust(admin)
+        await receiver.until(3, timeout=20)
+        await asyncio.sleep(2.0)
+    # then each event went out once: this worker never re-claims what it has in flight
+    assert len(receiver.ids()) == len(set(receiver.ids())) == 3

@@ -64,6 +64,10 @@ class WebhookDispatcher:
         self._active: bool | None = None  # any active webhook? None: look
         self._to_make = True  # events may wait for deliveries (at start: catch up)
         self._sending: set[asyncio.Task[None]] = set()
+        # Claimed here and not yet recorded. Never claimed again by this worker even once
+        # the lease has lapsed (a record stuck behind SQLite's writer lock, say): only
+        # another worker may take them over, as it would from a dead one.
+        self._in_flight: set[int] = set()
         self._http: httpx.AsyncClient | None = None
         self._lease = timedelta(seconds=settings.webhook_timeout + LEASE_SLACK_SECONDS)
 
@@ -153,16 +157,20 @@ class WebhookDispatcher:
         now = utcnow()
         async with self.read_factory() as session:
             found = await webhooks.due(session, now)
-        if not found.ids:
+        candidates = [i for i in found.ids if i not in self._in_flight]
+        if not candidates:
+            if found.ids:
+                return poll  # ours, in flight: the run's end wakes this loop
             if found.next_at is None:
                 return poll if (self._active or self._to_make) else 3600.0
             return min(poll, max((found.next_at - now).total_seconds(), 0.01))
         async with unit_of_work(self.write_factory) as session:
             runs = await webhooks.claim(
                 session, sender=self.id, now=now, lease=self._lease, heads=free, run=RUN,
-                candidates=found.ids,
+                candidates=candidates,
             )
         for run in runs:
+            self._in_flight.update(d.id for d in run)
             task = asyncio.create_task(self._send_run(run), name="webhook-send")
             self._sending.add(task)
             task.add_done_callback(self._sent)
@@ -175,6 +183,12 @@ class WebhookDispatcher:
         self._wake.set()
 
     async def _send_run(self, run: list[webhooks.Claimed]) -> None:
+        try:
+            await self._send_in_order(run)
+        finally:
+            self._in_flight.difference_update(d.id for d in run)
+
+    async def _send_in_order(self, run: list[webhooks.Claimed]) -> None:
         assert self._http is not None
         timeout = self.settings.webhook_timeout
         # Each send starts only while the claim outlasts a whole timeout from now.
@@ -182,7 +196,8 @@ class WebhookDispatcher:
         attempts: list[webhooks.Attempt] = []
         unsent: list[int] = []
         for index, delivery in enumerate(run):
-            if self._stopping or time.monotonic() + timeout > lease_end:
+            # (The first always goes: its claim was made to outlast one timeout.)
+            if self._stopping or (index and time.monotonic() + timeout > lease_end):
                 unsent = [d.id for d in run[index:]]
                 break
             attempt = await sender.send(self._http, self.guard, delivery, timeout=timeout)
