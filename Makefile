@@ -37,6 +37,7 @@ fmt: venv
 bench: venv
 	$(BIN)/python -m bench $(BENCH_ARGS)
 	$(BIN)/python -m bench.imports $(BENCH_ARGS)
+	$(BIN)/python -m bench.webhooks $(BENCH_ARGS)
 
 export-schema: venv
 	$(BIN)/stockroom export-schema > schema.graphql
