@@ -126,7 +126,11 @@ class WebhookDispatcher:
         if self._active is None:
             async with self.read_factory() as session:
                 self._active = await webhooks.any_active(session)
-        if self._active and self._to_make:
+        if not self._active:
+            # No webhook wants events: nothing to make, and nothing to look for until one
+            # is switched on (its WebhooksChanged) or a ping or redelivery wakes this loop.
+            self._to_make = False
+        elif self._to_make:
             await self._make()
         return await self._send_due()
 
