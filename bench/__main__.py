@@ -26,8 +26,19 @@ def _ensure_wrk() -> None:
     subprocess.run([*sudo, "apt-get", "install", "-y", "-qq", "wrk"], check=True, env=env)
 
 
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("W4 needs at least one subscriber per size")
+    return sizes
+
+
 def _raise_file_limit() -> None:
-    # W4 holds a thousand sockets in this process and a thousand in the server (inherits it).
+    # W4 holds up to 10,000 sockets in the server (it inherits this limit) and as many in the
+    # load generator's processes (they raise their own to the hard limit too).
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -40,7 +51,23 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--seconds", type=float, help="per round")
-    parser.add_argument("--subscribers", type=int, help="W4 subscribers")
+    parser.add_argument(
+        "--subscribers",
+        type=_sizes,
+        metavar="N[,N...]",
+        help="W4 sizes, each on a fresh worker (default 1000,10000; --quick: 20)",
+    )
+    parser.add_argument(
+        "--w4-client",
+        choices=("raw", "websockets"),
+        help="W4's load generator: bench/wsload.py (default) or the previous websockets client",
+    )
+    parser.add_argument(
+        "--w4-processes",
+        type=int,
+        metavar="P",
+        help="load generator processes for W4's raw client (default: one per 5,000 sockets)",
+    )
     parser.add_argument(
         "--no-postgraphile",
         dest="postgraphile",
@@ -63,7 +90,8 @@ def main(argv: list[str] | None = None) -> None:
 
     overrides = {
         name: value
-        for name in ("rounds", "seconds", "subscribers", "postgraphile")
+        for name in ("rounds", "seconds", "subscribers", "postgraphile", "w4_client",
+                     "w4_processes")
         if (value := getattr(args, name)) is not None
     }
     if args.only:

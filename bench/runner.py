@@ -48,8 +48,11 @@ class Options:
     seconds: float = 8.0
     warmup: float = 3.0
     connections: int = 32
-    subscribers: int = 1000
+    # W4's sizes, each on a fresh worker: the issue's targets are at 1,000 and 10,000.
+    subscribers: tuple[int, ...] = (1000, 10000)
     events: int = 5
+    w4_client: str = "raw"  # bench/wsload.py; "websockets" runs the previous client
+    w4_processes: int = 0  # load generator processes; 0 picks by size (wsload.processes)
     postgraphile: bool = True
     sql_samples: int = 10
     out: Path | None = None
@@ -67,7 +70,7 @@ class Options:
             "seconds": 1.0,
             "warmup": 0.5,
             "connections": 8,
-            "subscribers": 20,
+            "subscribers": (20,),
             "events": 2,
             "postgraphile": False,
             "sql_samples": 3,
@@ -464,22 +467,37 @@ def _start_servers(dataset: Dataset, tmp: Path, options: Options) -> dict[str, S
 
 
 def _fanout(
-    stock: Server, token: str, dataset: Dataset, options: Options
-) -> fanout.FanoutResult | str:
-    _say(f"W4: {options.subscribers} subscribers ...")
-    try:
-        return asyncio.run(
-            fanout.measure(
-                stock,
-                token,
-                to_global_id("Item", dataset.hot_levels[0][1]),
-                to_global_id("Warehouse", dataset.hot_levels[0][2]),
-                options.subscribers,
-                options.events,
+    token: str, dataset: Dataset, tmp: Path, options: Options
+) -> list[fanout.FanoutResult | str]:
+    """W4 at each size, each on its own fresh `stockroom serve`: RSS per subscriber is then
+    the growth of a worker that held nothing before, not of one whose allocator kept the
+    arenas of the previous size (or of W1-W3) to reuse."""
+    results: list[fanout.FanoutResult | str] = []
+    for size in options.subscribers:
+        _say(f"W4: {size:,} subscribers ({options.w4_client} client) on a fresh worker ...")
+        home = tmp / f"w4-{size}"
+        home.mkdir(exist_ok=True)
+        server: Server | None = None
+        try:
+            server = stockroom(dataset.url, home)
+            results.append(
+                fanout.measure(
+                    server,
+                    token,
+                    to_global_id("Item", dataset.hot_levels[0][1]),
+                    to_global_id("Warehouse", dataset.hot_levels[0][2]),
+                    size,
+                    options.events,
+                    client=options.w4_client,
+                    processes=options.w4_processes,
+                )
             )
-        )
-    except Exception as exc:
-        return f"failed: {exc}"
+        except Exception as exc:
+            results.append(f"at {size:,} subscribers failed: {str(exc)[:1000]}")
+        finally:
+            if server is not None:
+                server.stop()
+    return results
 
 
 def _say(message: str) -> None:
@@ -563,7 +581,7 @@ def run(options: Options) -> str:
                     f"{result.rps:.0f} req/s, p99 {result.p99_ms:.1f} ms"
                 )
 
-        w4 = _fanout(stock, token, dataset, options) if options.wants("W4") else None
+        w4 = _fanout(token, dataset, tmp, options) if options.wants("W4") else None
         text = report.render(
             cases, w4, dataset, options, servers, seconds=time.monotonic() - started
         )
