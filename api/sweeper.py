@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.state import AppState
 from db import eventlog, stock, uploads, webhooks
@@ -40,17 +43,19 @@ async def sweep_once(state: AppState) -> int:
         return await stock.expire_due_reservations(session)
 
 
-async def prune_events(
-    state: AppState, batch: int = EVENT_PRUNE_BATCH, batches: int = EVENT_PRUNE_BATCHES
+Prune = Callable[[AsyncSession, datetime, int], Awaitable[int]]
+
+
+async def _prune_in_batches(
+    state: AppState, prune: Prune, before: datetime, batch: int, batches: int
 ) -> int:
-    """Delete events older than the retention, ``batch`` rows per transaction; how many."""
-    before = utcnow() - state.settings.event_retention - EVENT_PRUNE_SLACK
+    """``prune`` rows older than ``before``, ``batch`` per transaction; how many went."""
     removed = 0
     # Tagged like the reservation sweep: statement counts of requests leave it out.
     factory = write_sessionmaker(state.engine, origin="sweeper")
     for _ in range(batches):
         async with unit_of_work(factory) as session:
-            count = await eventlog.prune(session, before, batch)
+            count = await prune(session, before, batch)
         removed += count
         if count < batch:
             break
@@ -58,21 +63,20 @@ async def prune_events(
     return removed
 
 
+async def prune_events(
+    state: AppState, batch: int = EVENT_PRUNE_BATCH, batches: int = EVENT_PRUNE_BATCHES
+) -> int:
+    """Delete events older than the retention, ``batch`` rows per transaction; how many."""
+    before = utcnow() - state.settings.event_retention - EVENT_PRUNE_SLACK
+    return await _prune_in_batches(state, eventlog.prune, before, batch, batches)
+
+
 async def prune_webhook_deliveries(
     state: AppState, batch: int = EVENT_PRUNE_BATCH, batches: int = EVENT_PRUNE_BATCHES
 ) -> int:
     """Delete finished webhook deliveries older than ``STOCKROOM_WEBHOOK_LOG_RETENTION``."""
     before = utcnow() - state.settings.webhook_log_retention
-    removed = 0
-    factory = write_sessionmaker(state.engine, origin="sweeper")
-    for _ in range(batches):
-        async with unit_of_work(factory) as session:
-            count = await webhooks.prune(session, before, batch)
-        removed += count
-        if count < batch:
-            break
-        await asyncio.sleep(0)
-    return removed
+    return await _prune_in_batches(state, webhooks.prune, before, batch, batches)
 
 
 async def sweep_upload_files(state: AppState) -> int:
