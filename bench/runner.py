@@ -54,6 +54,10 @@ class Options:
     w4_client: str = "raw"  # bench/wsload.py; "websockets" runs the previous client
     w4_processes: int = 0  # load generator processes; 0 picks by size (wsload.processes)
     postgraphile: bool = True
+    # The naive Strawberry peer: only a reference point, and the slowest to run.
+    naive: bool = True
+    # How long PostgreSQL must see no statement before the next case starts.
+    quiet: float = 1.0
     sql_samples: int = 10
     out: Path | None = None
     # Workloads to run, by prefix ("W2", "W1 items(first: 10)"); empty runs them all.
@@ -67,12 +71,15 @@ class Options:
         values: dict[str, Any] = {
             "quick": True,
             "rounds": 1,
-            "seconds": 1.0,
-            "warmup": 0.5,
+            "seconds": 0.5,
+            "warmup": 0.25,
             "connections": 8,
             "subscribers": (20,),
             "events": 2,
             "postgraphile": False,
+            "naive": False,
+            # A smoke run's 8 connections leave few abandoned requests behind.
+            "quiet": 0.5,
             "sql_samples": 3,
         }
         return cls(**{**values, **overrides})
@@ -345,16 +352,17 @@ def _validate(case: Case) -> None:
             raise RuntimeError(problem)
 
 
-async def _quiesce(dsn: str, limit: float = 120.0) -> None:
+async def _quiesce(dsn: str, quiet_seconds: float = 1.0, limit: float = 120.0) -> None:
     """Wait until PostgreSQL sees no statements: requests wrk abandoned may still be running
     (a slow peer can hold dozens), and they must not load the next case or its SQL count."""
     connection = await asyncpg.connect(dsn)
     try:
         deadline = time.monotonic() + limit
         previous, quiet = -1, 0
-        # 1 s without a statement: a starved peer's abandoned requests can pause for half
-        # a second between statements, and were then counted as the next case's SQL.
-        while quiet < 4 and time.monotonic() < deadline:
+        # 1 s without a statement by default: a starved peer's abandoned requests can pause
+        # for half a second between statements, and were then counted as the next case's SQL.
+        polls = max(2, round(quiet_seconds / 0.25))
+        while quiet < polls and time.monotonic() < deadline:
             calls = await connection.fetchval(SQL_COUNT)
             quiet = quiet + 1 if calls == previous else 0
             previous = calls
@@ -363,8 +371,8 @@ async def _quiesce(dsn: str, limit: float = 120.0) -> None:
         await connection.close()
 
 
-def settle(dsn: str) -> None:
-    asyncio.run(_quiesce(dsn))
+def settle(dsn: str, quiet_seconds: float = 1.0) -> None:
+    asyncio.run(_quiesce(dsn, quiet_seconds))
 
 
 async def _count_sql(dsn: str, case: Case, samples: int) -> float:
@@ -445,10 +453,13 @@ def _start_servers(dataset: Dataset, tmp: Path, options: Options) -> dict[str, S
     starters: dict[str, Callable[[], Server]] = {
         "stockroom": lambda: stockroom(dataset.url, tmp),
         "floor": lambda: floor(dataset.dsn, tmp),
-        "naive": lambda: naive(dataset.url, tmp),
         "router-ceiling": lambda: ceiling("router", tmp),
         "fastapi-ceiling": lambda: ceiling("fastapi", tmp),
     }
+    if options.naive:
+        starters["naive"] = lambda: naive(dataset.url, tmp)
+    else:
+        servers["naive"] = "n/a: skipped (--quick)"
     if options.postgraphile:
         starters["postgraphile"] = lambda: postgraphile_server(dataset.dsn, tmp)
     else:
@@ -536,7 +547,7 @@ def run(options: Options) -> str:
                     connections=options.connections,
                     headers=case.headers,
                 )
-                settle(dataset.dsn)
+                settle(dataset.dsn, options.quiet)
             except Exception as exc:
                 case.unavailable = f"n/a: {str(exc).splitlines()[0][:200]}"
             _say(f"warmed up {case.workload} / {case.peer}: {case.unavailable or 'ok'}")
@@ -568,7 +579,7 @@ def run(options: Options) -> str:
                     planned_after, fallback_after = planner_counts(case.server)
                     case.planned += planned_after - planned
                     case.fallback += fallback_after - fallback
-                settle(dataset.dsn)
+                settle(dataset.dsn, options.quiet)
                 case.rss_mib = max(case.rss_mib, case.server.rss_mib() if case.server else 0)
                 if ledger:
                     adjustments, lost = asyncio.run(
